@@ -1,0 +1,7 @@
+module github.com/mxgate/mxgate/tools
+
+go 1.26.8
+
+require github.com/mxgate/mxgate/proto v0.0.0
+
+replace github.com/mxgate/mxgate/proto => ../proto
