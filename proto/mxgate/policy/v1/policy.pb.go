@@ -491,8 +491,10 @@ type CheckRecipientResponse struct {
 	SenderList SenderList `protobuf:"varint,3,opt,name=sender_list,json=senderList,proto3,enum=mxgate.policy.v1.SenderList" json:"sender_list,omitempty"`
 	// Recipients of one SMTP transaction must share a group: a recipient whose
 	// group differs from the first accepted one is deferred with 452 4.5.3.
-	Group         string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
-	Route         *Route `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	Route *Route `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`
+	// Effective spam action of the mailbox (mailbox, else domain, else tag).
+	SpamAction    SpamAction `protobuf:"varint,6,opt,name=spam_action,json=spamAction,proto3,enum=mxgate.policy.v1.SpamAction" json:"spam_action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +562,13 @@ func (x *CheckRecipientResponse) GetRoute() *Route {
 		return x.Route
 	}
 	return nil
+}
+
+func (x *CheckRecipientResponse) GetSpamAction() SpamAction {
+	if x != nil {
+		return x.SpamAction
+	}
+	return SpamAction_SPAM_ACTION_UNSPECIFIED
 }
 
 type DecideRequest struct {
@@ -665,11 +674,21 @@ type Delivery struct {
 	// Target folder; empty for INBOX.
 	Folder string `protobuf:"bytes,3,opt,name=folder,proto3" json:"folder,omitempty"`
 	// Prefix for the Subject header, for example "*****SPAM***** ".
-	SubjectPrefix string       `protobuf:"bytes,4,opt,name=subject_prefix,json=subjectPrefix,proto3" json:"subject_prefix,omitempty"`
-	AddHeaders    []*v1.Header `protobuf:"bytes,5,rep,name=add_headers,json=addHeaders,proto3" json:"add_headers,omitempty"`
-	Route         *Route       `protobuf:"bytes,6,opt,name=route,proto3" json:"route,omitempty"`
+	SubjectPrefix string `protobuf:"bytes,4,opt,name=subject_prefix,json=subjectPrefix,proto3" json:"subject_prefix,omitempty"`
+	// Always holds X-Spam-Status: yes|no, the authoritative per-recipient spam
+	// status (a safe-listed sender gets "no" whatever the class).
+	AddHeaders []*v1.Header `protobuf:"bytes,5,rep,name=add_headers,json=addHeaders,proto3" json:"add_headers,omitempty"`
+	Route      *Route       `protobuf:"bytes,6,opt,name=route,proto3" json:"route,omitempty"`
 	// Why, for logs.
-	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Canonical mailbox the recipient resolves to, as in CheckRecipientResponse.
+	Mailbox string `protobuf:"bytes,8,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	// Envelope recipient to give the route's server (RCPT TO downstream): the
+	// canonical address (keeping a +detail the client gave), or local+Folder@domain
+	// when folder is set and the route uses FOLDER_DELIVERY_DETAIL. Never the raw
+	// text the client sent. With FOLDER_DELIVERY_HEADER the X-Spam-Folder header
+	// is already in add_headers.
+	DeliverTo     string `protobuf:"bytes,9,opt,name=deliver_to,json=deliverTo,proto3" json:"deliver_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +772,20 @@ func (x *Delivery) GetReason() string {
 	return ""
 }
 
+func (x *Delivery) GetMailbox() string {
+	if x != nil {
+		return x.Mailbox
+	}
+	return ""
+}
+
+func (x *Delivery) GetDeliverTo() string {
+	if x != nil {
+		return x.DeliverTo
+	}
+	return ""
+}
+
 type DecideResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ACTION_ACCEPT to deliver per deliveries; ACTION_REJECT when a recipient's
@@ -825,14 +858,16 @@ const file_mxgate_policy_v1_policy_proto_rawDesc = "" +
 	"\tmail_from\x18\x02 \x01(\tR\bmailFrom\x12\x1c\n" +
 	"\trecipient\x18\x03 \x01(\tR\trecipient\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x04 \x01(\tR\tmessageId\"\xec\x01\n" +
+	"message_id\x18\x04 \x01(\tR\tmessageId\"\xab\x02\n" +
 	"\x16CheckRecipientResponse\x124\n" +
 	"\averdict\x18\x01 \x01(\v2\x1a.mxgate.verdict.v1.VerdictR\averdict\x12\x18\n" +
 	"\amailbox\x18\x02 \x01(\tR\amailbox\x12=\n" +
 	"\vsender_list\x18\x03 \x01(\x0e2\x1c.mxgate.policy.v1.SenderListR\n" +
 	"senderList\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\x12-\n" +
-	"\x05route\x18\x05 \x01(\v2\x17.mxgate.policy.v1.RouteR\x05route\"\x84\x02\n" +
+	"\x05route\x18\x05 \x01(\v2\x17.mxgate.policy.v1.RouteR\x05route\x12=\n" +
+	"\vspam_action\x18\x06 \x01(\x0e2\x1c.mxgate.policy.v1.SpamActionR\n" +
+	"spamAction\"\x84\x02\n" +
 	"\rDecideRequest\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1b\n" +
@@ -843,7 +878,7 @@ const file_mxgate_policy_v1_policy_proto_rawDesc = "" +
 	"recipients\x12.\n" +
 	"\x05class\x18\x05 \x01(\x0e2\x18.mxgate.verdict.v1.ClassR\x05class\x12\x14\n" +
 	"\x05score\x18\x06 \x01(\x01R\x05score\x124\n" +
-	"\bevidence\x18\a \x03(\v2\x18.mxgate.verdict.v1.ScoreR\bevidence\"\xfe\x01\n" +
+	"\bevidence\x18\a \x03(\v2\x18.mxgate.verdict.v1.ScoreR\bevidence\"\xb7\x02\n" +
 	"\bDelivery\x12\x1c\n" +
 	"\trecipient\x18\x01 \x01(\tR\trecipient\x12\x12\n" +
 	"\x04drop\x18\x02 \x01(\bR\x04drop\x12\x16\n" +
@@ -852,7 +887,10 @@ const file_mxgate_policy_v1_policy_proto_rawDesc = "" +
 	"\vadd_headers\x18\x05 \x03(\v2\x19.mxgate.verdict.v1.HeaderR\n" +
 	"addHeaders\x12-\n" +
 	"\x05route\x18\x06 \x01(\v2\x17.mxgate.policy.v1.RouteR\x05route\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\x82\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x18\n" +
+	"\amailbox\x18\b \x01(\tR\amailbox\x12\x1d\n" +
+	"\n" +
+	"deliver_to\x18\t \x01(\tR\tdeliverTo\"\x82\x01\n" +
 	"\x0eDecideResponse\x124\n" +
 	"\averdict\x18\x01 \x01(\v2\x1a.mxgate.verdict.v1.VerdictR\averdict\x12:\n" +
 	"\n" +
@@ -927,21 +965,22 @@ var file_mxgate_policy_v1_policy_proto_depIdxs = []int32{
 	12, // 4: mxgate.policy.v1.CheckRecipientResponse.verdict:type_name -> mxgate.verdict.v1.Verdict
 	0,  // 5: mxgate.policy.v1.CheckRecipientResponse.sender_list:type_name -> mxgate.policy.v1.SenderList
 	6,  // 6: mxgate.policy.v1.CheckRecipientResponse.route:type_name -> mxgate.policy.v1.Route
-	13, // 7: mxgate.policy.v1.DecideRequest.class:type_name -> mxgate.verdict.v1.Class
-	14, // 8: mxgate.policy.v1.DecideRequest.evidence:type_name -> mxgate.verdict.v1.Score
-	15, // 9: mxgate.policy.v1.Delivery.add_headers:type_name -> mxgate.verdict.v1.Header
-	6,  // 10: mxgate.policy.v1.Delivery.route:type_name -> mxgate.policy.v1.Route
-	12, // 11: mxgate.policy.v1.DecideResponse.verdict:type_name -> mxgate.verdict.v1.Verdict
-	10, // 12: mxgate.policy.v1.DecideResponse.deliveries:type_name -> mxgate.policy.v1.Delivery
-	7,  // 13: mxgate.policy.v1.PolicyService.CheckRecipient:input_type -> mxgate.policy.v1.CheckRecipientRequest
-	9,  // 14: mxgate.policy.v1.PolicyService.Decide:input_type -> mxgate.policy.v1.DecideRequest
-	8,  // 15: mxgate.policy.v1.PolicyService.CheckRecipient:output_type -> mxgate.policy.v1.CheckRecipientResponse
-	11, // 16: mxgate.policy.v1.PolicyService.Decide:output_type -> mxgate.policy.v1.DecideResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 7: mxgate.policy.v1.CheckRecipientResponse.spam_action:type_name -> mxgate.policy.v1.SpamAction
+	13, // 8: mxgate.policy.v1.DecideRequest.class:type_name -> mxgate.verdict.v1.Class
+	14, // 9: mxgate.policy.v1.DecideRequest.evidence:type_name -> mxgate.verdict.v1.Score
+	15, // 10: mxgate.policy.v1.Delivery.add_headers:type_name -> mxgate.verdict.v1.Header
+	6,  // 11: mxgate.policy.v1.Delivery.route:type_name -> mxgate.policy.v1.Route
+	12, // 12: mxgate.policy.v1.DecideResponse.verdict:type_name -> mxgate.verdict.v1.Verdict
+	10, // 13: mxgate.policy.v1.DecideResponse.deliveries:type_name -> mxgate.policy.v1.Delivery
+	7,  // 14: mxgate.policy.v1.PolicyService.CheckRecipient:input_type -> mxgate.policy.v1.CheckRecipientRequest
+	9,  // 15: mxgate.policy.v1.PolicyService.Decide:input_type -> mxgate.policy.v1.DecideRequest
+	8,  // 16: mxgate.policy.v1.PolicyService.CheckRecipient:output_type -> mxgate.policy.v1.CheckRecipientResponse
+	11, // 17: mxgate.policy.v1.PolicyService.Decide:output_type -> mxgate.policy.v1.DecideResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_mxgate_policy_v1_policy_proto_init() }
