@@ -59,9 +59,12 @@ test: proto-check vet ## unit, conformance and end-to-end tests of every module,
 	@$(MAKE) --no-print-directory helm-check
 
 .PHONY: helm-check
-helm-check: ## helm lint and helm template of deploy/k8s
+helm-check: ## helm lint --strict and helm template of deploy/k8s, with the default and the production values
 	@if [ -f deploy/k8s/mxgate/Chart.yaml ]; then \
-		$(HELM) lint deploy/k8s/mxgate && $(HELM) template mxgate deploy/k8s/mxgate >/dev/null && echo "helm: chart ok"; \
+		for f in "" "-f deploy/k8s/values-production.yaml"; do \
+			$(HELM) lint --strict --quiet deploy/k8s/mxgate $$f && \
+			$(HELM) template mxgate deploy/k8s/mxgate $$f >/dev/null || exit 1; \
+		done; echo "helm: chart ok"; \
 	else echo "helm: no chart yet"; fi
 
 .PHONY: bench

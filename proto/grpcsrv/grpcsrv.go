@@ -41,6 +41,9 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) *Server {
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Clients re-resolve DNS only when a connection closes: a bounded
+		// connection age spreads load onto replicas added by a scale-out.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
 	}, extra...)
 	s := &Server{
 		GRPC:         grpc.NewServer(opts...),
