@@ -24,8 +24,14 @@ import (
 // base64 slack.
 const MaxMessageBytes = 64 << 20
 
-// Server is a gRPC server with the health service registered. Health starts
-// NOT_SERVING; call SetServing once the service is ready.
+// LivenessService is the health-check service name that reports whether the
+// process is alive: SERVING from New until Serve starts draining, whatever
+// the readiness of the service (the overall "" status and each API's own
+// name). Kubernetes liveness probes ask for it, readiness probes for "".
+const LivenessService = "liveness"
+
+// Server is a gRPC server with the health service registered. Readiness
+// starts NOT_SERVING; call SetServing once the service is ready.
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
@@ -54,22 +60,25 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) *Server {
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	return s
 }
 
-// SetServing marks the server and every registered service SERVING.
-func (s *Server) SetServing() {
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for name := range s.GRPC.GetServiceInfo() {
-		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
-}
+// SetServing marks the server ready: the overall status and every
+// registered service SERVING.
+func (s *Server) SetServing() { s.setReadiness(healthpb.HealthCheckResponse_SERVING) }
 
-// SetNotServing marks the server and every registered service NOT_SERVING.
-func (s *Server) SetNotServing() {
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+// SetNotServing marks the server not ready (a dependency is down, or it is
+// draining). Liveness is unaffected.
+func (s *Server) SetNotServing() { s.setReadiness(healthpb.HealthCheckResponse_NOT_SERVING) }
+
+func (s *Server) setReadiness(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.Health.SetServingStatus("", st)
 	for name := range s.GRPC.GetServiceInfo() {
-		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+		if name == healthpb.Health_ServiceDesc.ServiceName {
+			continue
+		}
+		s.Health.SetServingStatus(name, st)
 	}
 }
 
@@ -84,6 +93,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.SetNotServing()
+	s.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_NOT_SERVING)
 	done := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(done) }()
 	select {
