@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	policyv1 "github.com/mxgate/mxgate/proto/mxgate/policy/v1"
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
@@ -142,18 +141,9 @@ func dedupe(fields []header.Field) []header.Field {
 	return out
 }
 
-// deliverTo is the downstream address policy computed for a delivery (its
-// deliver_to field, detail and folder applied), or "" when policy sets
-// none or its API has no such field yet; read by name so that the edge
-// works with both generations of the policy API.
-func deliverTo(d *policyv1.Delivery) string {
-	m := d.ProtoReflect()
-	fd := m.Descriptor().Fields().ByName("deliver_to")
-	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
-		return ""
-	}
-	return m.Get(fd).String()
-}
+// deliverTo is the downstream address policy computed for a delivery,
+// detail and folder applied, or "" when policy set none.
+func deliverTo(d *policyv1.Delivery) string { return d.GetDeliverTo() }
 
 // received is the Received value of RFC 5321 §4.4 (the client has no
 // reverse DNS lookup here: the address literal stands alone).
