@@ -67,6 +67,16 @@ helm-check: ## helm lint --strict and helm template of deploy/k8s, with the defa
 		done; echo "helm: chart ok"; \
 	else echo "helm: no chart yet"; fi
 
+CORPUS ?= ../shared/corpus/spamassassin
+
+.PHONY: model
+model: ## retrain the committed default classifier model from the corpus (byte for byte reproducible)
+	go run ./services/classifier/cmd/classifier train --ham $(CORPUS)/ham --spam $(CORPUS)/spam -o services/classifier/model/default.model
+
+.PHONY: eval
+eval: ## 10-fold cross-validation of the classifier on the corpus
+	go run ./services/classifier/cmd/classifier eval --ham $(CORPUS)/ham --spam $(CORPUS)/spam
+
 .PHONY: bench
 bench: ## run the benchmarks of every module
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go test -run '^$$' -bench '$(BENCH)' -benchmem ./...) || exit 1; done
