@@ -25,6 +25,172 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FingerprintKind is what a fingerprint digests.
+type FingerprintKind int32
+
+const (
+	FingerprintKind_FINGERPRINT_KIND_UNSPECIFIED FingerprintKind = 0
+	// SHA-256 of the normalized text (case folded, whitespace collapsed,
+	// markup stripped, transfer encodings and charsets decoded).
+	FingerprintKind_FINGERPRINT_KIND_EXACT FingerprintKind = 1
+	// MinHash signature of the word shingles of the normalized text.
+	FingerprintKind_FINGERPRINT_KIND_FUZZY FingerprintKind = 2
+	// SHA-256 of a URL's registered domain (public suffix + 1).
+	FingerprintKind_FINGERPRINT_KIND_URL_DOMAIN FingerprintKind = 3
+	// SHA-256 of a normalized URL.
+	FingerprintKind_FINGERPRINT_KIND_URL FingerprintKind = 4
+	// SHA-256 of an attachment's decoded content.
+	FingerprintKind_FINGERPRINT_KIND_ATTACHMENT FingerprintKind = 5
+)
+
+// Enum value maps for FingerprintKind.
+var (
+	FingerprintKind_name = map[int32]string{
+		0: "FINGERPRINT_KIND_UNSPECIFIED",
+		1: "FINGERPRINT_KIND_EXACT",
+		2: "FINGERPRINT_KIND_FUZZY",
+		3: "FINGERPRINT_KIND_URL_DOMAIN",
+		4: "FINGERPRINT_KIND_URL",
+		5: "FINGERPRINT_KIND_ATTACHMENT",
+	}
+	FingerprintKind_value = map[string]int32{
+		"FINGERPRINT_KIND_UNSPECIFIED": 0,
+		"FINGERPRINT_KIND_EXACT":       1,
+		"FINGERPRINT_KIND_FUZZY":       2,
+		"FINGERPRINT_KIND_URL_DOMAIN":  3,
+		"FINGERPRINT_KIND_URL":         4,
+		"FINGERPRINT_KIND_ATTACHMENT":  5,
+	}
+)
+
+func (x FingerprintKind) Enum() *FingerprintKind {
+	p := new(FingerprintKind)
+	*p = x
+	return p
+}
+
+func (x FingerprintKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FingerprintKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mxgate_classifier_v1_classifier_proto_enumTypes[0].Descriptor()
+}
+
+func (FingerprintKind) Type() protoreflect.EnumType {
+	return &file_mxgate_classifier_v1_classifier_proto_enumTypes[0]
+}
+
+func (x FingerprintKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FingerprintKind.Descriptor instead.
+func (FingerprintKind) EnumDescriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{0}
+}
+
+// FingerprintClass is what a matching fingerprint says about a message.
+type FingerprintClass int32
+
+const (
+	FingerprintClass_FINGERPRINT_CLASS_UNSPECIFIED FingerprintClass = 0
+	// A match is evidence of spam.
+	FingerprintClass_FINGERPRINT_CLASS_SPAM FingerprintClass = 1
+	// A match protects the message (known legitimate mail).
+	FingerprintClass_FINGERPRINT_CLASS_HAM FingerprintClass = 2
+)
+
+// Enum value maps for FingerprintClass.
+var (
+	FingerprintClass_name = map[int32]string{
+		0: "FINGERPRINT_CLASS_UNSPECIFIED",
+		1: "FINGERPRINT_CLASS_SPAM",
+		2: "FINGERPRINT_CLASS_HAM",
+	}
+	FingerprintClass_value = map[string]int32{
+		"FINGERPRINT_CLASS_UNSPECIFIED": 0,
+		"FINGERPRINT_CLASS_SPAM":        1,
+		"FINGERPRINT_CLASS_HAM":         2,
+	}
+)
+
+func (x FingerprintClass) Enum() *FingerprintClass {
+	p := new(FingerprintClass)
+	*p = x
+	return p
+}
+
+func (x FingerprintClass) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FingerprintClass) Descriptor() protoreflect.EnumDescriptor {
+	return file_mxgate_classifier_v1_classifier_proto_enumTypes[1].Descriptor()
+}
+
+func (FingerprintClass) Type() protoreflect.EnumType {
+	return &file_mxgate_classifier_v1_classifier_proto_enumTypes[1]
+}
+
+func (x FingerprintClass) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FingerprintClass.Descriptor instead.
+func (FingerprintClass) EnumDescriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{1}
+}
+
+type FingerprintEvent_Op int32
+
+const (
+	FingerprintEvent_OP_UNSPECIFIED FingerprintEvent_Op = 0
+	FingerprintEvent_OP_ADD         FingerprintEvent_Op = 1
+	FingerprintEvent_OP_REMOVE      FingerprintEvent_Op = 2
+)
+
+// Enum value maps for FingerprintEvent_Op.
+var (
+	FingerprintEvent_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_ADD",
+		2: "OP_REMOVE",
+	}
+	FingerprintEvent_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_ADD":         1,
+		"OP_REMOVE":      2,
+	}
+)
+
+func (x FingerprintEvent_Op) Enum() *FingerprintEvent_Op {
+	p := new(FingerprintEvent_Op)
+	*p = x
+	return p
+}
+
+func (x FingerprintEvent_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FingerprintEvent_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_mxgate_classifier_v1_classifier_proto_enumTypes[2].Descriptor()
+}
+
+func (FingerprintEvent_Op) Type() protoreflect.EnumType {
+	return &file_mxgate_classifier_v1_classifier_proto_enumTypes[2]
+}
+
+func (x FingerprintEvent_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FingerprintEvent_Op.Descriptor instead.
+func (FingerprintEvent_Op) EnumDescriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{4, 0}
+}
+
 type ClassifyRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	MessageId string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -227,6 +393,546 @@ func (x *ClassifyResponse) GetModelVersion() string {
 	return ""
 }
 
+// Fingerprint is one entry of the fingerprint database.
+type Fingerprint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  FingerprintKind        `protobuf:"varint,1,opt,name=kind,proto3,enum=mxgate.classifier.v1.FingerprintKind" json:"kind,omitempty"`
+	// The digest: 32 bytes of SHA-256 for every kind but FUZZY, whose value is
+	// the MinHash signature (one byte per hash function).
+	Digest []byte           `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Class  FingerprintClass `protobuf:"varint,3,opt,name=class,proto3,enum=mxgate.classifier.v1.FingerprintClass" json:"class,omitempty"`
+	// Score contribution of a match before trust scaling; 0 means the kind's
+	// default weight.
+	Weight float64 `protobuf:"fixed64,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	// Unix seconds after which the entry is dropped; 0 means the database's
+	// maximum age from now.
+	ExpiresAt int64 `protobuf:"varint,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Plain value for imports when digest is empty: a domain or URL for the
+	// URL kinds, the text for EXACT and FUZZY, the hex SHA-256 for ATTACHMENT.
+	// The service normalizes and digests it; events carry only the digest.
+	Value         string `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fingerprint) Reset() {
+	*x = Fingerprint{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fingerprint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fingerprint) ProtoMessage() {}
+
+func (x *Fingerprint) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fingerprint.ProtoReflect.Descriptor instead.
+func (*Fingerprint) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Fingerprint) GetKind() FingerprintKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FingerprintKind_FINGERPRINT_KIND_UNSPECIFIED
+}
+
+func (x *Fingerprint) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *Fingerprint) GetClass() FingerprintClass {
+	if x != nil {
+		return x.Class
+	}
+	return FingerprintClass_FINGERPRINT_CLASS_UNSPECIFIED
+}
+
+func (x *Fingerprint) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *Fingerprint) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *Fingerprint) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// FingerprintEvent is one change of the fingerprint database, as published
+// on the fingerprint event stream. Replicas apply events in stream order.
+type FingerprintEvent struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Op          FingerprintEvent_Op    `protobuf:"varint,1,opt,name=op,proto3,enum=mxgate.classifier.v1.FingerprintEvent_Op" json:"op,omitempty"`
+	Fingerprint *Fingerprint           `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// Feed name or reporting mailbox.
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// True for feeds and operators: the entry gets its full weight at once.
+	// User reports are weighted down until enough distinct reporters agree.
+	Trusted bool `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	// Unix nanoseconds when the event was published.
+	PublishedAtUnixNano int64 `protobuf:"varint,5,opt,name=published_at_unix_nano,json=publishedAtUnixNano,proto3" json:"published_at_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *FingerprintEvent) Reset() {
+	*x = FingerprintEvent{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FingerprintEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FingerprintEvent) ProtoMessage() {}
+
+func (x *FingerprintEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FingerprintEvent.ProtoReflect.Descriptor instead.
+func (*FingerprintEvent) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FingerprintEvent) GetOp() FingerprintEvent_Op {
+	if x != nil {
+		return x.Op
+	}
+	return FingerprintEvent_OP_UNSPECIFIED
+}
+
+func (x *FingerprintEvent) GetFingerprint() *Fingerprint {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
+}
+
+func (x *FingerprintEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *FingerprintEvent) GetTrusted() bool {
+	if x != nil {
+		return x.Trusted
+	}
+	return false
+}
+
+func (x *FingerprintEvent) GetPublishedAtUnixNano() int64 {
+	if x != nil {
+		return x.PublishedAtUnixNano
+	}
+	return 0
+}
+
+// FingerprintEventBatch is the payload of one message on the event stream.
+type FingerprintEventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*FingerprintEvent    `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FingerprintEventBatch) Reset() {
+	*x = FingerprintEventBatch{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FingerprintEventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FingerprintEventBatch) ProtoMessage() {}
+
+func (x *FingerprintEventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FingerprintEventBatch.ProtoReflect.Descriptor instead.
+func (*FingerprintEventBatch) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FingerprintEventBatch) GetEvents() []*FingerprintEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// LearnEvent asks every replica's statistical model to learn (or, with
+// undo, unlearn) one message.
+type LearnEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Class FingerprintClass       `protobuf:"varint,1,opt,name=class,proto3,enum=mxgate.classifier.v1.FingerprintClass" json:"class,omitempty"`
+	Undo  bool                   `protobuf:"varint,2,opt,name=undo,proto3" json:"undo,omitempty"`
+	// The raw message, possibly truncated to its head.
+	Message             []byte `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Source              string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	PublishedAtUnixNano int64  `protobuf:"varint,5,opt,name=published_at_unix_nano,json=publishedAtUnixNano,proto3" json:"published_at_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *LearnEvent) Reset() {
+	*x = LearnEvent{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LearnEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LearnEvent) ProtoMessage() {}
+
+func (x *LearnEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LearnEvent.ProtoReflect.Descriptor instead.
+func (*LearnEvent) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LearnEvent) GetClass() FingerprintClass {
+	if x != nil {
+		return x.Class
+	}
+	return FingerprintClass_FINGERPRINT_CLASS_UNSPECIFIED
+}
+
+func (x *LearnEvent) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
+func (x *LearnEvent) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *LearnEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *LearnEvent) GetPublishedAtUnixNano() int64 {
+	if x != nil {
+		return x.PublishedAtUnixNano
+	}
+	return 0
+}
+
+type ReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// FINGERPRINT_CLASS_SPAM or FINGERPRINT_CLASS_HAM.
+	Class FingerprintClass `protobuf:"varint,1,opt,name=class,proto3,enum=mxgate.classifier.v1.FingerprintClass" json:"class,omitempty"`
+	// Reporting mailbox; empty for an operator report, which is trusted.
+	Mailbox string `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	// The raw message, headers and body.
+	Message []byte `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Withdraw an earlier report of the same message by the same mailbox.
+	Undo          bool `protobuf:"varint,4,opt,name=undo,proto3" json:"undo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReportRequest) GetClass() FingerprintClass {
+	if x != nil {
+		return x.Class
+	}
+	return FingerprintClass_FINGERPRINT_CLASS_UNSPECIFIED
+}
+
+func (x *ReportRequest) GetMailbox() string {
+	if x != nil {
+		return x.Mailbox
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *ReportRequest) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
+type ReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Fingerprints added (or removed with undo).
+	Fingerprints []*Fingerprint `protobuf:"bytes,1,rep,name=fingerprints,proto3" json:"fingerprints,omitempty"`
+	// Whether a learn event was published for the statistical model.
+	Learned       bool `protobuf:"varint,2,opt,name=learned,proto3" json:"learned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResponse) Reset() {
+	*x = ReportResponse{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResponse) ProtoMessage() {}
+
+func (x *ReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
+func (*ReportResponse) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReportResponse) GetFingerprints() []*Fingerprint {
+	if x != nil {
+		return x.Fingerprints
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetLearned() bool {
+	if x != nil {
+		return x.Learned
+	}
+	return false
+}
+
+type ImportFingerprintsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Feed name recorded as the source of every entry.
+	Source       string         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Fingerprints []*Fingerprint `protobuf:"bytes,2,rep,name=fingerprints,proto3" json:"fingerprints,omitempty"`
+	// Remove the listed fingerprints instead of adding them.
+	Remove        bool `protobuf:"varint,3,opt,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportFingerprintsRequest) Reset() {
+	*x = ImportFingerprintsRequest{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportFingerprintsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportFingerprintsRequest) ProtoMessage() {}
+
+func (x *ImportFingerprintsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportFingerprintsRequest.ProtoReflect.Descriptor instead.
+func (*ImportFingerprintsRequest) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ImportFingerprintsRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ImportFingerprintsRequest) GetFingerprints() []*Fingerprint {
+	if x != nil {
+		return x.Fingerprints
+	}
+	return nil
+}
+
+func (x *ImportFingerprintsRequest) GetRemove() bool {
+	if x != nil {
+		return x.Remove
+	}
+	return false
+}
+
+type ImportFingerprintsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accepted      uint32                 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Rejected      uint32                 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportFingerprintsResponse) Reset() {
+	*x = ImportFingerprintsResponse{}
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportFingerprintsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportFingerprintsResponse) ProtoMessage() {}
+
+func (x *ImportFingerprintsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxgate_classifier_v1_classifier_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportFingerprintsResponse.ProtoReflect.Descriptor instead.
+func (*ImportFingerprintsResponse) Descriptor() ([]byte, []int) {
+	return file_mxgate_classifier_v1_classifier_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImportFingerprintsResponse) GetAccepted() uint32 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *ImportFingerprintsResponse) GetRejected() uint32 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
 var File_mxgate_classifier_v1_classifier_proto protoreflect.FileDescriptor
 
 const file_mxgate_classifier_v1_classifier_proto_rawDesc = "" +
@@ -246,9 +952,65 @@ const file_mxgate_classifier_v1_classifier_proto_rawDesc = "" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12:\n" +
 	"\bevidence\x18\x03 \x03(\v2\x1e.mxgate.classifier.v1.EvidenceR\bevidence\x124\n" +
 	"\averdict\x18\x04 \x01(\v2\x1a.mxgate.verdict.v1.VerdictR\averdict\x12#\n" +
-	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion2n\n" +
+	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion\"\xeb\x01\n" +
+	"\vFingerprint\x129\n" +
+	"\x04kind\x18\x01 \x01(\x0e2%.mxgate.classifier.v1.FingerprintKindR\x04kind\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x12<\n" +
+	"\x05class\x18\x03 \x01(\x0e2&.mxgate.classifier.v1.FingerprintClassR\x05class\x12\x16\n" +
+	"\x06weight\x18\x04 \x01(\x01R\x06weight\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\x03R\texpiresAt\x12\x14\n" +
+	"\x05value\x18\x06 \x01(\tR\x05value\"\xae\x02\n" +
+	"\x10FingerprintEvent\x129\n" +
+	"\x02op\x18\x01 \x01(\x0e2).mxgate.classifier.v1.FingerprintEvent.OpR\x02op\x12C\n" +
+	"\vfingerprint\x18\x02 \x01(\v2!.mxgate.classifier.v1.FingerprintR\vfingerprint\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x18\n" +
+	"\atrusted\x18\x04 \x01(\bR\atrusted\x123\n" +
+	"\x16published_at_unix_nano\x18\x05 \x01(\x03R\x13publishedAtUnixNano\"3\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06OP_ADD\x10\x01\x12\r\n" +
+	"\tOP_REMOVE\x10\x02\"W\n" +
+	"\x15FingerprintEventBatch\x12>\n" +
+	"\x06events\x18\x01 \x03(\v2&.mxgate.classifier.v1.FingerprintEventR\x06events\"\xc5\x01\n" +
+	"\n" +
+	"LearnEvent\x12<\n" +
+	"\x05class\x18\x01 \x01(\x0e2&.mxgate.classifier.v1.FingerprintClassR\x05class\x12\x12\n" +
+	"\x04undo\x18\x02 \x01(\bR\x04undo\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x123\n" +
+	"\x16published_at_unix_nano\x18\x05 \x01(\x03R\x13publishedAtUnixNano\"\x95\x01\n" +
+	"\rReportRequest\x12<\n" +
+	"\x05class\x18\x01 \x01(\x0e2&.mxgate.classifier.v1.FingerprintClassR\x05class\x12\x18\n" +
+	"\amailbox\x18\x02 \x01(\tR\amailbox\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\x12\x12\n" +
+	"\x04undo\x18\x04 \x01(\bR\x04undo\"q\n" +
+	"\x0eReportResponse\x12E\n" +
+	"\ffingerprints\x18\x01 \x03(\v2!.mxgate.classifier.v1.FingerprintR\ffingerprints\x12\x18\n" +
+	"\alearned\x18\x02 \x01(\bR\alearned\"\x92\x01\n" +
+	"\x19ImportFingerprintsRequest\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12E\n" +
+	"\ffingerprints\x18\x02 \x03(\v2!.mxgate.classifier.v1.FingerprintR\ffingerprints\x12\x16\n" +
+	"\x06remove\x18\x03 \x01(\bR\x06remove\"T\n" +
+	"\x1aImportFingerprintsResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x1a\n" +
+	"\brejected\x18\x02 \x01(\rR\brejected*\xc7\x01\n" +
+	"\x0fFingerprintKind\x12 \n" +
+	"\x1cFINGERPRINT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FINGERPRINT_KIND_EXACT\x10\x01\x12\x1a\n" +
+	"\x16FINGERPRINT_KIND_FUZZY\x10\x02\x12\x1f\n" +
+	"\x1bFINGERPRINT_KIND_URL_DOMAIN\x10\x03\x12\x18\n" +
+	"\x14FINGERPRINT_KIND_URL\x10\x04\x12\x1f\n" +
+	"\x1bFINGERPRINT_KIND_ATTACHMENT\x10\x05*l\n" +
+	"\x10FingerprintClass\x12!\n" +
+	"\x1dFINGERPRINT_CLASS_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FINGERPRINT_CLASS_SPAM\x10\x01\x12\x19\n" +
+	"\x15FINGERPRINT_CLASS_HAM\x10\x022\xbc\x02\n" +
 	"\x11ClassifierService\x12Y\n" +
-	"\bClassify\x12%.mxgate.classifier.v1.ClassifyRequest\x1a&.mxgate.classifier.v1.ClassifyResponseBBZ@github.com/mxgate/mxgate/proto/mxgate/classifier/v1;classifierv1b\x06proto3"
+	"\bClassify\x12%.mxgate.classifier.v1.ClassifyRequest\x1a&.mxgate.classifier.v1.ClassifyResponse\x12S\n" +
+	"\x06Report\x12#.mxgate.classifier.v1.ReportRequest\x1a$.mxgate.classifier.v1.ReportResponse\x12w\n" +
+	"\x12ImportFingerprints\x12/.mxgate.classifier.v1.ImportFingerprintsRequest\x1a0.mxgate.classifier.v1.ImportFingerprintsResponseBBZ@github.com/mxgate/mxgate/proto/mxgate/classifier/v1;classifierv1b\x06proto3"
 
 var (
 	file_mxgate_classifier_v1_classifier_proto_rawDescOnce sync.Once
@@ -262,27 +1024,52 @@ func file_mxgate_classifier_v1_classifier_proto_rawDescGZIP() []byte {
 	return file_mxgate_classifier_v1_classifier_proto_rawDescData
 }
 
-var file_mxgate_classifier_v1_classifier_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_mxgate_classifier_v1_classifier_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_mxgate_classifier_v1_classifier_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_mxgate_classifier_v1_classifier_proto_goTypes = []any{
-	(*ClassifyRequest)(nil),  // 0: mxgate.classifier.v1.ClassifyRequest
-	(*Evidence)(nil),         // 1: mxgate.classifier.v1.Evidence
-	(*ClassifyResponse)(nil), // 2: mxgate.classifier.v1.ClassifyResponse
-	(*v1.Score)(nil),         // 3: mxgate.verdict.v1.Score
-	(v1.Class)(0),            // 4: mxgate.verdict.v1.Class
-	(*v1.Verdict)(nil),       // 5: mxgate.verdict.v1.Verdict
+	(FingerprintKind)(0),               // 0: mxgate.classifier.v1.FingerprintKind
+	(FingerprintClass)(0),              // 1: mxgate.classifier.v1.FingerprintClass
+	(FingerprintEvent_Op)(0),           // 2: mxgate.classifier.v1.FingerprintEvent.Op
+	(*ClassifyRequest)(nil),            // 3: mxgate.classifier.v1.ClassifyRequest
+	(*Evidence)(nil),                   // 4: mxgate.classifier.v1.Evidence
+	(*ClassifyResponse)(nil),           // 5: mxgate.classifier.v1.ClassifyResponse
+	(*Fingerprint)(nil),                // 6: mxgate.classifier.v1.Fingerprint
+	(*FingerprintEvent)(nil),           // 7: mxgate.classifier.v1.FingerprintEvent
+	(*FingerprintEventBatch)(nil),      // 8: mxgate.classifier.v1.FingerprintEventBatch
+	(*LearnEvent)(nil),                 // 9: mxgate.classifier.v1.LearnEvent
+	(*ReportRequest)(nil),              // 10: mxgate.classifier.v1.ReportRequest
+	(*ReportResponse)(nil),             // 11: mxgate.classifier.v1.ReportResponse
+	(*ImportFingerprintsRequest)(nil),  // 12: mxgate.classifier.v1.ImportFingerprintsRequest
+	(*ImportFingerprintsResponse)(nil), // 13: mxgate.classifier.v1.ImportFingerprintsResponse
+	(*v1.Score)(nil),                   // 14: mxgate.verdict.v1.Score
+	(v1.Class)(0),                      // 15: mxgate.verdict.v1.Class
+	(*v1.Verdict)(nil),                 // 16: mxgate.verdict.v1.Verdict
 }
 var file_mxgate_classifier_v1_classifier_proto_depIdxs = []int32{
-	3, // 0: mxgate.classifier.v1.ClassifyRequest.prior:type_name -> mxgate.verdict.v1.Score
-	4, // 1: mxgate.classifier.v1.ClassifyResponse.class:type_name -> mxgate.verdict.v1.Class
-	1, // 2: mxgate.classifier.v1.ClassifyResponse.evidence:type_name -> mxgate.classifier.v1.Evidence
-	5, // 3: mxgate.classifier.v1.ClassifyResponse.verdict:type_name -> mxgate.verdict.v1.Verdict
-	0, // 4: mxgate.classifier.v1.ClassifierService.Classify:input_type -> mxgate.classifier.v1.ClassifyRequest
-	2, // 5: mxgate.classifier.v1.ClassifierService.Classify:output_type -> mxgate.classifier.v1.ClassifyResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	14, // 0: mxgate.classifier.v1.ClassifyRequest.prior:type_name -> mxgate.verdict.v1.Score
+	15, // 1: mxgate.classifier.v1.ClassifyResponse.class:type_name -> mxgate.verdict.v1.Class
+	4,  // 2: mxgate.classifier.v1.ClassifyResponse.evidence:type_name -> mxgate.classifier.v1.Evidence
+	16, // 3: mxgate.classifier.v1.ClassifyResponse.verdict:type_name -> mxgate.verdict.v1.Verdict
+	0,  // 4: mxgate.classifier.v1.Fingerprint.kind:type_name -> mxgate.classifier.v1.FingerprintKind
+	1,  // 5: mxgate.classifier.v1.Fingerprint.class:type_name -> mxgate.classifier.v1.FingerprintClass
+	2,  // 6: mxgate.classifier.v1.FingerprintEvent.op:type_name -> mxgate.classifier.v1.FingerprintEvent.Op
+	6,  // 7: mxgate.classifier.v1.FingerprintEvent.fingerprint:type_name -> mxgate.classifier.v1.Fingerprint
+	7,  // 8: mxgate.classifier.v1.FingerprintEventBatch.events:type_name -> mxgate.classifier.v1.FingerprintEvent
+	1,  // 9: mxgate.classifier.v1.LearnEvent.class:type_name -> mxgate.classifier.v1.FingerprintClass
+	1,  // 10: mxgate.classifier.v1.ReportRequest.class:type_name -> mxgate.classifier.v1.FingerprintClass
+	6,  // 11: mxgate.classifier.v1.ReportResponse.fingerprints:type_name -> mxgate.classifier.v1.Fingerprint
+	6,  // 12: mxgate.classifier.v1.ImportFingerprintsRequest.fingerprints:type_name -> mxgate.classifier.v1.Fingerprint
+	3,  // 13: mxgate.classifier.v1.ClassifierService.Classify:input_type -> mxgate.classifier.v1.ClassifyRequest
+	10, // 14: mxgate.classifier.v1.ClassifierService.Report:input_type -> mxgate.classifier.v1.ReportRequest
+	12, // 15: mxgate.classifier.v1.ClassifierService.ImportFingerprints:input_type -> mxgate.classifier.v1.ImportFingerprintsRequest
+	5,  // 16: mxgate.classifier.v1.ClassifierService.Classify:output_type -> mxgate.classifier.v1.ClassifyResponse
+	11, // 17: mxgate.classifier.v1.ClassifierService.Report:output_type -> mxgate.classifier.v1.ReportResponse
+	13, // 18: mxgate.classifier.v1.ClassifierService.ImportFingerprints:output_type -> mxgate.classifier.v1.ImportFingerprintsResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_mxgate_classifier_v1_classifier_proto_init() }
@@ -295,13 +1082,14 @@ func file_mxgate_classifier_v1_classifier_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxgate_classifier_v1_classifier_proto_rawDesc), len(file_mxgate_classifier_v1_classifier_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      3,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_mxgate_classifier_v1_classifier_proto_goTypes,
 		DependencyIndexes: file_mxgate_classifier_v1_classifier_proto_depIdxs,
+		EnumInfos:         file_mxgate_classifier_v1_classifier_proto_enumTypes,
 		MessageInfos:      file_mxgate_classifier_v1_classifier_proto_msgTypes,
 	}.Build()
 	File_mxgate_classifier_v1_classifier_proto = out.File

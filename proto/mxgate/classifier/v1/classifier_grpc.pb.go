@@ -22,7 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClassifierService_Classify_FullMethodName = "/mxgate.classifier.v1.ClassifierService/Classify"
+	ClassifierService_Classify_FullMethodName           = "/mxgate.classifier.v1.ClassifierService/Classify"
+	ClassifierService_Report_FullMethodName             = "/mxgate.classifier.v1.ClassifierService/Report"
+	ClassifierService_ImportFingerprints_FullMethodName = "/mxgate.classifier.v1.ClassifierService/ImportFingerprints"
 )
 
 // ClassifierServiceClient is the client API for ClassifierService service.
@@ -31,6 +33,13 @@ const (
 type ClassifierServiceClient interface {
 	// Classify gives the class of one message.
 	Classify(ctx context.Context, in *ClassifyRequest, opts ...grpc.CallOption) (*ClassifyResponse, error)
+	// Report records a user's or an operator's judgement of one message: its
+	// fingerprints are added to the shared fingerprint database and every
+	// replica's statistical model learns it. With undo set, a previous report
+	// of the same message by the same mailbox is withdrawn.
+	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
+	// ImportFingerprints adds or removes a batch of fingerprints from a feed.
+	ImportFingerprints(ctx context.Context, in *ImportFingerprintsRequest, opts ...grpc.CallOption) (*ImportFingerprintsResponse, error)
 }
 
 type classifierServiceClient struct {
@@ -51,12 +60,39 @@ func (c *classifierServiceClient) Classify(ctx context.Context, in *ClassifyRequ
 	return out, nil
 }
 
+func (c *classifierServiceClient) Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportResponse)
+	err := c.cc.Invoke(ctx, ClassifierService_Report_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *classifierServiceClient) ImportFingerprints(ctx context.Context, in *ImportFingerprintsRequest, opts ...grpc.CallOption) (*ImportFingerprintsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportFingerprintsResponse)
+	err := c.cc.Invoke(ctx, ClassifierService_ImportFingerprints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClassifierServiceServer is the server API for ClassifierService service.
 // All implementations must embed UnimplementedClassifierServiceServer
 // for forward compatibility.
 type ClassifierServiceServer interface {
 	// Classify gives the class of one message.
 	Classify(context.Context, *ClassifyRequest) (*ClassifyResponse, error)
+	// Report records a user's or an operator's judgement of one message: its
+	// fingerprints are added to the shared fingerprint database and every
+	// replica's statistical model learns it. With undo set, a previous report
+	// of the same message by the same mailbox is withdrawn.
+	Report(context.Context, *ReportRequest) (*ReportResponse, error)
+	// ImportFingerprints adds or removes a batch of fingerprints from a feed.
+	ImportFingerprints(context.Context, *ImportFingerprintsRequest) (*ImportFingerprintsResponse, error)
 	mustEmbedUnimplementedClassifierServiceServer()
 }
 
@@ -69,6 +105,12 @@ type UnimplementedClassifierServiceServer struct{}
 
 func (UnimplementedClassifierServiceServer) Classify(context.Context, *ClassifyRequest) (*ClassifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Classify not implemented")
+}
+func (UnimplementedClassifierServiceServer) Report(context.Context, *ReportRequest) (*ReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Report not implemented")
+}
+func (UnimplementedClassifierServiceServer) ImportFingerprints(context.Context, *ImportFingerprintsRequest) (*ImportFingerprintsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportFingerprints not implemented")
 }
 func (UnimplementedClassifierServiceServer) mustEmbedUnimplementedClassifierServiceServer() {}
 func (UnimplementedClassifierServiceServer) testEmbeddedByValue()                           {}
@@ -109,6 +151,42 @@ func _ClassifierService_Classify_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClassifierService_Report_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClassifierServiceServer).Report(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClassifierService_Report_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClassifierServiceServer).Report(ctx, req.(*ReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClassifierService_ImportFingerprints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportFingerprintsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClassifierServiceServer).ImportFingerprints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClassifierService_ImportFingerprints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClassifierServiceServer).ImportFingerprints(ctx, req.(*ImportFingerprintsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClassifierService_ServiceDesc is the grpc.ServiceDesc for ClassifierService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -119,6 +197,14 @@ var ClassifierService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Classify",
 			Handler:    _ClassifierService_Classify_Handler,
+		},
+		{
+			MethodName: "Report",
+			Handler:    _ClassifierService_Report_Handler,
+		},
+		{
+			MethodName: "ImportFingerprints",
+			Handler:    _ClassifierService_ImportFingerprints_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

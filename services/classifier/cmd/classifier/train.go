@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/eval"
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
+)
+
+func init() { register("train", runTrain) }
+
+// runTrain trains a model on labelled directories and writes it. The output
+// is a function of the files' contents and paths only (lexical order, fixed
+// seed, deterministic serialisation).
+func runTrain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	ham := fs.String("ham", "", "directory of legitimate messages (recursive)")
+	spam := fs.String("spam", "", "directory of spam messages (recursive)")
+	out := fs.String("o", "", "output model file")
+	p := model.DefaultParams()
+	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
+	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
+	fs.Uint64Var(&p.Seed, "seed", p.Seed, "shuffle seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ham == "" || *spam == "" || *out == "" {
+		return errors.New("usage: classifier train --ham DIR --spam DIR -o MODEL")
+	}
+	files, err := loadLabelled(*ham, *spam)
+	if err != nil {
+		return err
+	}
+	prog := newProgress("train")
+	prog.printf("extracting features of %d messages", len(files))
+	ex := eval.Examples(p, files)
+	passes := p.Epochs * max(p.Runs, 1)
+	m, err := model.Train(ctx, p, ex, func(pass int) { prog.printf("pass %d/%d", pass, passes) })
+	if err != nil {
+		return err
+	}
+	if err := m.SaveFile(*out); err != nil {
+		return err
+	}
+	prog.done(fmt.Sprintf("wrote %s", *out))
+	return nil
+}
+
+func loadLabelled(hamDir, spamDir string) ([]eval.File, error) {
+	ham, err := eval.LoadDir(hamDir, false)
+	if err != nil {
+		return nil, err
+	}
+	spam, err := eval.LoadDir(spamDir, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(ham) == 0 || len(spam) == 0 {
+		return nil, fmt.Errorf("%w: %d ham and %d spam messages", eval.ErrCorpus, len(ham), len(spam))
+	}
+	return append(ham, spam...), nil
+}
+
+// progress prints a one-line status to stderr when stderr is a terminal.
+type progress struct {
+	name string
+	tty  bool
+}
+
+func newProgress(name string) *progress {
+	st, err := os.Stderr.Stat()
+	return &progress{name: name, tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progress) printf(format string, a ...any) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K%s: %s", p.name, fmt.Sprintf(format, a...))
+	}
+}
+
+func (p *progress) done(msg string) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K%s: %s\n", p.name, msg)
+	}
+}

@@ -1,0 +1,247 @@
+// Package eval measures a model: seeded stratified k-fold cross-validation
+// and the usual spam-filter figures (recall at a fixed false-positive rate,
+// 1-ROCA%, recall and FPR at a threshold).
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// ErrCorpus is returned when a corpus cannot be used for evaluation.
+var ErrCorpus = errors.New("eval: unusable corpus")
+
+// File is one corpus message.
+type File struct {
+	Path string
+	Raw  []byte
+	Spam bool
+}
+
+// Group is the corpus group of a file, from its name: "hard-ham-00012-abcd.eml" → "hard-ham".
+func (f File) Group() string { return GroupOf(f.Path) }
+
+// GroupOf returns the group prefix of a corpus file name (the part before
+// the first "-<digits>" component).
+func GroupOf(path string) string {
+	base := filepath.Base(path)
+	parts := strings.Split(base, "-")
+	for i, p := range parts {
+		if p != "" && strings.Trim(p, "0123456789") == "" {
+			return strings.Join(parts[:i], "-")
+		}
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// LoadDir reads every regular file under dir (recursively), in lexical path
+// order, labelled spam or not.
+func LoadDir(dir string, spam bool) ([]File, error) {
+	var out []File
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out = append(out, File{Path: path, Raw: raw, Spam: spam})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eval: load %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// Examples parses files and computes their features for params.
+func Examples(p model.Params, files []File) []model.Example {
+	msgs := make([]*textextract.Message, len(files))
+	labels := make([]bool, len(files))
+	for i, f := range files {
+		msgs[i] = textextract.Parse(f.Raw)
+		labels[i] = f.Spam
+	}
+	return model.Extract(p, msgs, labels)
+}
+
+// CrossValidate runs stratified k-fold cross-validation: ham and spam are
+// each shuffled with seed and dealt round-robin into k folds; each fold is
+// scored by a model trained on the other k-1. It returns each example's
+// out-of-fold score. progress, if not nil, is called after each fold.
+func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int)) ([]float64, error) {
+	if k < 2 {
+		return nil, fmt.Errorf("%w: need at least 2 folds", ErrCorpus)
+	}
+	folds := AssignFolds(ex, k, seed)
+	scores := make([]float64, len(ex))
+	for f := 0; f < k; f++ {
+		var train []model.Example
+		for i, e := range ex {
+			if folds[i] != f {
+				train = append(train, e)
+			}
+		}
+		m, err := model.Train(ctx, p, train, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ex {
+			if folds[i] == f {
+				scores[i] = m.ScoreExample(e)
+			}
+		}
+		if progress != nil {
+			progress(f)
+		}
+	}
+	return scores, nil
+}
+
+// AssignFolds returns the fold of each example (stratified, seeded).
+func AssignFolds(ex []model.Example, k int, seed uint64) []int {
+	folds := make([]int, len(ex))
+	for _, spam := range []bool{false, true} {
+		var idx []int
+		for i, e := range ex {
+			if e.Spam == spam {
+				idx = append(idx, i)
+			}
+		}
+		s := seed
+		if spam {
+			s = seed*0x9E3779B97F4A7C15 + 1
+		}
+		shuffle(idx, s)
+		for j, i := range idx {
+			folds[i] = j % k
+		}
+	}
+	return folds
+}
+
+func shuffle(a []int, seed uint64) {
+	st := seed
+	next := func() uint64 {
+		st += 0x9E3779B97F4A7C15
+		z := st
+		z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+		z = (z ^ z>>27) * 0x94D049BB133111EB
+		return z ^ z>>31
+	}
+	for i := len(a) - 1; i > 0; i-- {
+		j := int(next() % uint64(i+1))
+		a[i], a[j] = a[j], a[i]
+	}
+}
+
+// Metrics are the figures of a set of scored messages.
+type Metrics struct {
+	Ham, Spam    int
+	RecallAtFPR  map[float64]float64 // max FPR (fraction) → spam recall
+	OneMinusROCA float64             // percent
+	Threshold    float64
+	Recall, FPR  float64 // at Threshold
+	HardHam      int
+	HardHamFPR   float64 // at Threshold, over the hard_ham group only
+}
+
+// FPRLevels are the false-positive rates RecallAtFPR reports.
+var FPRLevels = []float64{0.001, 0.005, 0.01}
+
+// Compute computes the metrics of scores (higher = spammier). hard marks the
+// ham messages of the hard_ham group.
+func Compute(scores []float64, spam, hard []bool, threshold float64) Metrics {
+	var hs, ss []float64
+	mt := Metrics{Threshold: threshold, RecallAtFPR: map[float64]float64{}}
+	var hardFP, spamTP, hamFP int
+	for i, s := range scores {
+		if spam[i] {
+			ss = append(ss, s)
+			if s >= threshold {
+				spamTP++
+			}
+			continue
+		}
+		hs = append(hs, s)
+		if s >= threshold {
+			hamFP++
+		}
+		if hard != nil && hard[i] {
+			mt.HardHam++
+			if s >= threshold {
+				hardFP++
+			}
+		}
+	}
+	mt.Ham, mt.Spam = len(hs), len(ss)
+	if mt.Spam > 0 {
+		mt.Recall = float64(spamTP) / float64(mt.Spam)
+	}
+	if mt.Ham > 0 {
+		mt.FPR = float64(hamFP) / float64(mt.Ham)
+	}
+	if mt.HardHam > 0 {
+		mt.HardHamFPR = float64(hardFP) / float64(mt.HardHam)
+	}
+	slices.Sort(hs)
+	slices.Reverse(hs)
+	for _, lvl := range FPRLevels {
+		mt.RecallAtFPR[lvl] = recallAt(hs, ss, lvl)
+	}
+	mt.OneMinusROCA = 100 * (1 - auc(hs, ss))
+	return mt
+}
+
+// recallAt is the highest spam recall of a threshold whose FPR is at most
+// maxFPR; hamDesc is sorted high to low. Ties are resolved against the filter
+// (a spam scoring equal to the highest allowed-through ham is missed).
+func recallAt(hamDesc, spam []float64, maxFPR float64) float64 {
+	if len(spam) == 0 {
+		return 0
+	}
+	allowed := int(math.Floor(maxFPR*float64(len(hamDesc)) + 1e-9))
+	if allowed >= len(hamDesc) {
+		return 1
+	}
+	t := hamDesc[allowed] // scores must be strictly above this ham
+	n := 0
+	for _, s := range spam {
+		if s > t {
+			n++
+		}
+	}
+	return float64(n) / float64(len(spam))
+}
+
+// auc is the area under the ROC curve: the probability that a random spam
+// scores above a random ham, ties counting one half.
+func auc(ham, spam []float64) float64 {
+	if len(ham) == 0 || len(spam) == 0 {
+		return 1
+	}
+	h := slices.Clone(ham)
+	sort.Float64s(h)
+	var total float64
+	for _, s := range spam {
+		lo := sort.SearchFloat64s(h, s) // ham < s
+		hi := sort.Search(len(h), func(i int) bool { return h[i] > s })
+		total += float64(lo) + 0.5*float64(hi-lo)
+	}
+	return total / (float64(len(ham)) * float64(len(spam)))
+}

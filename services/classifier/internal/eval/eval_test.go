@@ -1,0 +1,181 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
+)
+
+func TestComputeMetrics(t *testing.T) {
+	// 1000 ham at 0..999 (scaled), 10 spam.
+	var scores []float64
+	var spam, hard []bool
+	for i := 0; i < 1000; i++ {
+		scores = append(scores, float64(i)/1000)
+		spam = append(spam, false)
+		hard = append(hard, i >= 990)
+	}
+	for _, s := range []float64{0.5, 0.9985, 0.9995, 2, 3, 4, 5, 6, 7, 8} {
+		scores = append(scores, s)
+		spam = append(spam, true)
+		hard = append(hard, false)
+	}
+	m := Compute(scores, spam, hard, 0.995)
+	// FPR <= 0.1%: one ham may pass (0.999); threshold strictly above 0.998.
+	if got := m.RecallAtFPR[0.001]; math.Abs(got-0.9) > 1e-9 {
+		t.Errorf("recall@0.1%% = %v, want 0.9", got)
+	}
+	// FPR <= 0.5%: five ham may pass; threshold strictly above 0.994.
+	if got := m.RecallAtFPR[0.005]; math.Abs(got-0.9) > 1e-9 {
+		t.Errorf("recall@0.5%% = %v, want 0.9", got)
+	}
+	if m.Recall != 0.9 || m.FPR != 0.005 || m.HardHam != 10 || m.HardHamFPR != 0.5 {
+		t.Errorf("at threshold: %+v", m)
+	}
+	// AUC: spam 0.5 beats 500.5 of 1000 ham (one tie), 0.9985 beats 999, 0.9995 all, others all.
+	want := 100 * (1 - (500.5+999+1000*8)/10000.0)
+	if math.Abs(m.OneMinusROCA-want) > 1e-9 {
+		t.Errorf("1-ROCA%% = %v, want %v", m.OneMinusROCA, want)
+	}
+}
+
+func TestGroupOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"x/hard-ham-1-00240-8623673c.eml": "hard-ham",
+		"easy-ham-2-01324-23a1f501.eml":   "easy-ham",
+		"spam-00001-abc.eml":              "spam",
+		"plain.eml":                       "plain",
+	} {
+		if got := GroupOf(in); got != want {
+			t.Errorf("GroupOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAssignFolds(t *testing.T) {
+	var ex []model.Example
+	for i := 0; i < 103; i++ {
+		ex = append(ex, model.Example{Spam: i%3 == 0})
+	}
+	a, b := AssignFolds(ex, 5, 7), AssignFolds(ex, 5, 7)
+	if !slices.Equal(a, b) {
+		t.Fatal("folds not deterministic")
+	}
+	if slices.Equal(a, AssignFolds(ex, 5, 8)) {
+		t.Error("seed has no effect")
+	}
+	for f := 0; f < 5; f++ {
+		var nSpam, nHam int
+		for i, e := range ex {
+			if a[i] == f {
+				if e.Spam {
+					nSpam++
+				} else {
+					nHam++
+				}
+			}
+		}
+		if nSpam < 6 || nSpam > 7 || nHam < 13 || nHam > 14 {
+			t.Errorf("fold %d: %d spam %d ham (not stratified)", f, nSpam, nHam)
+		}
+	}
+}
+
+// corpusDir is the labelled corpus (MXGATE_CORPUS, default ../shared/corpus/spamassassin
+// from the repository root).
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MXGATE_CORPUS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "..", "..", "shared", "corpus", "spamassassin")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ham")); err != nil {
+		t.Skipf("corpus not found at %s (set MXGATE_CORPUS): %v", dir, err)
+	}
+	return dir
+}
+
+// TestCrossValidateSmoke runs a small 3-fold CV on a corpus subset.
+func TestCrossValidateSmoke(t *testing.T) {
+	dir := corpusDir(t)
+	ham, err := LoadDir(filepath.Join(dir, "ham"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spam, err := LoadDir(filepath.Join(dir, "spam"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every 10th file: a spread over the groups, deterministic.
+	var files []File
+	for i := 0; i < len(ham); i += 10 {
+		files = append(files, ham[i])
+	}
+	for i := 0; i < len(spam); i += 10 {
+		files = append(files, spam[i])
+	}
+	p := model.DefaultParams()
+	p.Features.Bits = 18
+	p.Epochs = 3
+	ex := Examples(p, files)
+	scores, err := CrossValidate(context.Background(), p, ex, 3, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isSpam := make([]bool, len(files))
+	for i, f := range files {
+		isSpam[i] = f.Spam
+	}
+	m := Compute(scores, isSpam, nil, 0)
+	t.Logf("%d ham %d spam: recall@1%% %.3f, 1-ROCA%% %.3f", m.Ham, m.Spam, m.RecallAtFPR[0.01], m.OneMinusROCA)
+	if m.OneMinusROCA > 2 || m.Recall < 0.8 {
+		t.Errorf("CV figures too weak for a working model: %+v", m)
+	}
+	again, err := CrossValidate(context.Background(), p, ex, 3, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(scores, again) {
+		t.Error("cross-validation is not deterministic")
+	}
+}
+
+// TestTrainReproducible trains twice on a corpus subset: the model files
+// must be identical byte for byte (what rebuilding the default model relies on).
+func TestTrainReproducible(t *testing.T) {
+	dir := corpusDir(t)
+	var files []File
+	for _, sub := range []struct {
+		name string
+		spam bool
+	}{{"ham", false}, {"spam", true}} {
+		all, err := LoadDir(filepath.Join(dir, sub.name), sub.spam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(all); i += 20 {
+			files = append(files, all[i])
+		}
+	}
+	p := model.DefaultParams()
+	p.Epochs = 2
+	var out [2]bytes.Buffer
+	for i := range out {
+		m, err := model.Train(context.Background(), p, Examples(p, files), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Save(&out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Fatal("training twice gave different model files")
+	}
+}

@@ -1,0 +1,649 @@
+// Package features turns a decoded message into a set of hashed binary
+// features for a linear classifier.
+//
+// Feature families (each hashed with its own namespace so they never collide
+// by construction, only by bucket):
+//   - character 4-grams of the first CharBytes bytes of a canonical view of the
+//     message (subject, sender, then the decoded text), ASCII letters folded;
+//   - words and orthogonal sparse bigrams (OSB: word pairs within a window of
+//     5 with the gap as part of the feature) of the subject and the body, the
+//     subject ones prefixed with the field name;
+//   - selected header fields: sender and reply-to domains, mailer, message-id
+//     shape, list headers, content type, priority;
+//   - URL host names, registered domains, top-level domains and numeric hosts;
+//   - HTML markup: the tag names and tag/attribute pairs used;
+//   - attachment types and extensions, and a few structural properties.
+//
+// Headers that describe the delivery path or the mailbox that stored the
+// message (Received, Delivered-To, Date, X-Keywords, ...) are not used: they
+// describe where and when a message was collected, not what it is, so a model
+// that learned them would not transfer to other sites.
+//
+// Features are binary (present or not) and deduplicated; an Extractor is not
+// safe for concurrent use, use one per goroutine.
+package features
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// Config selects the feature families and sizes. It is stored with a model,
+// so a model is always scored with the features it was trained on.
+type Config struct {
+	Bits      uint8 // hash space of each view is 2^Bits buckets
+	CharBytes int   // bytes of the canonical view that character 4-grams cover
+	MaxWords  int   // words of the body used for words and OSB bigrams
+	OSBWindow int   // OSB window (tokens), 1 = unigrams only
+}
+
+// DefaultConfig is the configuration of the default model.
+func DefaultConfig() Config {
+	return Config{Bits: 21, CharBytes: 4000, MaxWords: 1200, OSBWindow: 5}
+}
+
+// Namespaces of the feature families.
+const (
+	nsChar uint64 = iota + 1
+	nsWord
+	nsOSB
+	nsSubjWord
+	nsSubjOSB
+	nsHeader
+	nsURL
+	nsAttach
+	nsStruct
+	nsHeaderName
+	nsHTML
+)
+
+// Extractor computes feature vectors. The zero value is not usable; use New.
+type Extractor struct {
+	cfg    Config
+	mask   uint32
+	set    idxSet
+	out    []uint32
+	shared []uint64 // hashes of the features both views have
+	group  int      // view being extracted; -1 while collecting shared features
+	buf    []byte
+	win    []uint64
+}
+
+// New returns an Extractor for cfg.
+func New(cfg Config) *Extractor {
+	if cfg.Bits == 0 || cfg.Bits > 28 {
+		cfg.Bits = DefaultConfig().Bits
+	}
+	if cfg.OSBWindow < 1 {
+		cfg.OSBWindow = 1
+	}
+	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1}
+	e.set.init(13)
+	return e
+}
+
+// Config returns the extractor's configuration.
+func (e *Extractor) Config() Config { return e.cfg }
+
+// Extract returns the deduplicated feature indices (each < 2^(Bits+1)) of m,
+// in a deterministic order: see ExtractViews. The slice is reused by the
+// next call.
+func (e *Extractor) Extract(m *textextract.Message) []uint32 {
+	fs, _ := e.ExtractViews(m)
+	return fs
+}
+
+// ExtractViews returns the features of the two views of m a model scores
+// separately: fs[:split] is the character view (indices below 2^Bits: header,
+// URL, attachment and structure features, and character 4-grams), fs[split:]
+// the word view (indices 2^Bits and up: the same header, URL, attachment and
+// structure features, and words and OSB pairs of the subject and text).
+// The slice is reused by the next call.
+func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int) {
+	e.set.reset()
+	e.out = e.out[:0]
+	e.shared = e.shared[:0]
+	e.group = -1
+	e.headers(m)
+	e.urls(m)
+	e.attachments(m)
+	e.structure(m)
+	e.group = 0
+	for _, h := range e.shared {
+		e.add(h)
+	}
+	e.chars(m)
+	split = len(e.out)
+	e.group = 1
+	for _, h := range e.shared {
+		e.add(h)
+	}
+	e.tokens(m.Subject, nsSubjWord, nsSubjOSB, 64)
+	e.tokens(m.Text, nsWord, nsOSB, e.cfg.MaxWords)
+	return e.out, split
+}
+
+func (e *Extractor) add(h uint64) {
+	if e.group < 0 {
+		e.shared = append(e.shared, h)
+		return
+	}
+	idx := uint32(mix(h))&e.mask | uint32(e.group)<<e.cfg.Bits
+	if e.set.insert(idx) {
+		e.out = append(e.out, idx)
+	}
+}
+
+// addStr adds the feature s of namespace ns.
+func (e *Extractor) addStr(ns uint64, s string) {
+	e.add(hashString(ns*0x9E3779B97F4A7C15, s))
+}
+
+// hashString is FNV-1a 64 seeded with seed.
+func hashString(seed uint64, s string) uint64 {
+	h := seed ^ 14695981039346656037
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// mix is the murmur3 64-bit finalizer.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// headers adds the header-field features (see skipHeader for the fields never used).
+func (e *Extractor) headers(m *textextract.Message) {
+	var nTo int
+	for _, h := range m.Headers {
+		name := strings.ToLower(h.Name)
+		if skipHeader(name) {
+			continue
+		}
+		e.addStr(nsHeaderName, name)
+		v := h.Value
+		switch name {
+		case "from", "reply-to", "sender", "return-path", "errors-to":
+			name2, addr := splitAddress(v)
+			local, dom, _ := strings.Cut(strings.ToLower(addr), "@")
+			e.addStr(nsHeader, name+":dom:"+dom)
+			e.addStr(nsHeader, name+":reg:"+registered(dom))
+			if name == "from" {
+				e.addStr(nsHeader, "from:local:"+shape(local))
+				e.addStr(nsHeader, "from:addr:"+strings.ToLower(addr))
+				for _, w := range words(name2, 8) {
+					e.addStr(nsHeader, "from:name:"+w)
+				}
+				if name2 == "" {
+					e.addStr(nsHeader, "from:noname")
+				}
+			}
+		case "to", "cc":
+			n := strings.Count(v, "@")
+			nTo += n
+			for _, a := range strings.Split(v, ",") {
+				_, addr := splitAddress(a)
+				_, dom, ok := strings.Cut(strings.ToLower(addr), "@")
+				if ok {
+					e.addStr(nsHeader, name+":reg:"+registered(dom))
+				}
+			}
+			if !strings.Contains(v, "@") {
+				e.addStr(nsHeader, name+":noaddr")
+			}
+		case "message-id":
+			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
+			e.addStr(nsHeader, "mid:reg:"+registered(strings.ToLower(dom)))
+			e.addStr(nsHeader, "mid:shape:"+shape(v))
+		case "x-mailer", "user-agent", "x-mimeole", "content-type", "precedence", "x-priority",
+			"x-msmail-priority", "importance", "organization", "list-id", "mime-version",
+			"content-transfer-encoding", "x-mailing-list", "mailing-list", "list-unsubscribe",
+			"list-post", "x-accept-language", "content-class":
+			for _, w := range words(v, 12) {
+				e.addStr(nsHeader, name+":"+w)
+			}
+			e.addStr(nsHeader, name+":v:"+strings.ToLower(clip(v, 64)))
+		case "subject":
+			if v == "" {
+				e.addStr(nsHeader, "subject:empty")
+			}
+			e.addStr(nsStruct, "subj:upper:"+bucket(upperRatio(v)))
+		}
+	}
+	e.addStr(nsHeader, "rcpts:"+strconv.Itoa(min(nTo, 6)))
+	if m.Subject == "" && m.Header("Subject") == "" {
+		e.addStr(nsHeader, "subject:missing")
+	}
+}
+
+// skipHeader reports whether a header is ignored: delivery-path and mailbox
+// storage headers (see the package comment), and headers of other filters
+// (textextract already drops those).
+func skipHeader(name string) bool {
+	switch name {
+	case "received", "delivered-to", "x-original-to", "envelope-to", "date", "delivery-date",
+		"x-original-date", "x-keywords", "x-status", "status", "x-uid", "x-uidl", "content-length",
+		"lines", "x-mime-autoconverted", "x-authentication-warning", "x-loop", "x-beenthere",
+		"x-originalarrivaltime", "x-apparently-to", "x-egroups-return", "x-yahoo-profile",
+		"x-delivery-agent", "x-pair-authenticated", "x-rcpt-to", "x-received", "x-original-sender",
+		"x-evolution", "x-uid-validity", "x-imap", "x-mozilla-status", "x-mozilla-status2", "x-gmail-labels":
+		return true
+	}
+	return textextract.IsFilterHeader(name)
+}
+
+func (e *Extractor) structure(m *textextract.Message) {
+	e.addStr(nsStruct, "len:"+strconv.Itoa(log2(len(m.Text))))
+	if m.HTMLOnly {
+		e.addStr(nsStruct, "htmlonly")
+	}
+	for _, t := range m.HTMLTags {
+		e.addStr(nsHTML, t)
+	}
+	if m.Truncated {
+		e.addStr(nsStruct, "truncated")
+	}
+	e.addStr(nsStruct, "upper:"+bucket(upperRatio(clip(m.Text, 4000))))
+}
+
+// tokens adds words and OSB pairs of s (at most max words).
+func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
+	win := e.cfg.OSBWindow
+	if cap(e.win) < win {
+		e.win = make([]uint64, win)
+	}
+	ring := e.win[:win]
+	n := 0
+	forEachWord(s, max, &e.buf, func(w []byte) {
+		h := hashBytes(nsW, w)
+		e.add(h)
+		for d := 1; d < win && d <= n; d++ {
+			prev := ring[(n-d)%win]
+			e.add(prev*31 + h ^ uint64(d)<<56 ^ nsPair<<48)
+		}
+		ring[n%win] = h
+		n++
+	})
+	e.addStr(nsStruct, "words:"+strconv.Itoa(log2(n))+":"+strconv.FormatUint(nsW, 10))
+}
+
+func hashBytes(seed uint64, b []byte) uint64 {
+	h := seed*0x9E3779B97F4A7C15 ^ 14695981039346656037
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// forEachWord calls f with each word of s, lower-cased: a word is a run of
+// letters, digits and the characters ' $ % ! - . (not at the ends), at
+// most 40 bytes long. The slice passed to f is reused.
+func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
+	n := 0
+	i := 0
+	for i < len(s) && n < max {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if !isWordByte(c) {
+				i++
+				continue
+			}
+		} else {
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				_, sz := utf8.DecodeRuneInString(s[i:])
+				i += sz
+				continue
+			}
+		}
+		// word start
+		b := (*buf)[:0]
+		for i < len(s) {
+			c = s[i]
+			if c < utf8.RuneSelf {
+				if isWordByte(c) || ((c == '\'' || c == '-' || c == '.' || c == '$' || c == '%' || c == '!') && i+1 < len(s) && isWordByte(s[i+1])) {
+					if c >= 'A' && c <= 'Z' {
+						c += 'a' - 'A'
+					}
+					b = append(b, c)
+					i++
+					continue
+				}
+				break
+			}
+			r, sz := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				break
+			}
+			b = utf8.AppendRune(b, unicode.ToLower(r))
+			i += sz
+		}
+		*buf = b
+		if len(b) > 40 {
+			b = append(b[:40], '*')
+		}
+		f(b)
+		n++
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
+}
+
+func (e *Extractor) urls(m *textextract.Message) {
+	nIP := 0
+	for i, u := range m.URLs {
+		if i >= 64 {
+			break
+		}
+		host := urlHost(u)
+		if host == "" {
+			continue
+		}
+		if isNumericHost(host) {
+			nIP++
+			e.addStr(nsURL, "iphost")
+			continue
+		}
+		e.addStr(nsURL, "host:"+host)
+		reg := registered(host)
+		e.addStr(nsURL, "reg:"+reg)
+		if k := strings.LastIndexByte(host, '.'); k >= 0 {
+			e.addStr(nsURL, "tld:"+host[k+1:])
+		}
+		if strings.Contains(u, "%") {
+			e.addStr(nsURL, "escaped")
+		}
+		if strings.Contains(u, "@") {
+			e.addStr(nsURL, "userinfo")
+		}
+	}
+	e.addStr(nsURL, "count:"+strconv.Itoa(log2(len(m.URLs))))
+}
+
+func (e *Extractor) attachments(m *textextract.Message) {
+	for i, a := range m.Attachments {
+		if i >= 16 {
+			break
+		}
+		e.addStr(nsAttach, "type:"+strings.ToLower(a.ContentType))
+		if k := strings.LastIndexByte(a.Name, '.'); k >= 0 {
+			e.addStr(nsAttach, "ext:"+strings.ToLower(clip(a.Name[k+1:], 8)))
+		}
+		e.addStr(nsAttach, "size:"+strconv.Itoa(log2(a.Size)))
+	}
+	e.addStr(nsAttach, "count:"+strconv.Itoa(min(len(m.Attachments), 4)))
+}
+
+// chars adds the character 4-grams of the canonical view: the header fields
+// used (see skipHeader), as "name: value" lines, up to a third of CharBytes,
+// then the text; ASCII letters lower-cased, white space runs as one space.
+func (e *Extractor) chars(m *textextract.Message) {
+	limit := e.cfg.CharBytes
+	if limit <= 0 {
+		return
+	}
+	b := e.buf[:0]
+	hdrLimit := limit / 3
+	for _, h := range m.Headers {
+		if len(b) >= hdrLimit {
+			break
+		}
+		name := strings.ToLower(h.Name)
+		if skipHeader(name) {
+			continue
+		}
+		b = appendFolded(b, name, hdrLimit)
+		b = append(b, ':', ' ')
+		b = appendFolded(b, h.Value, hdrLimit)
+		b = append(b, '\n')
+	}
+	if len(b) > hdrLimit {
+		b = b[:hdrLimit]
+	}
+	b = append(b, '\n')
+	b = appendFolded(b, m.Text, limit)
+	if len(b) > limit {
+		b = b[:limit]
+	}
+	e.buf = b
+	if len(b) < 4 {
+		return
+	}
+	var x uint32 = uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
+	for i := 3; i < len(b); i++ {
+		x = x<<8 | uint32(b[i])
+		e.add(uint64(x) | nsChar<<40)
+	}
+}
+
+func appendFolded(dst []byte, s string, limit int) []byte {
+	space := false
+	for i := 0; i < len(s) && len(dst) < limit; i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '\n' || c == '\r' || c == '\t':
+			c = ' '
+		}
+		if c == ' ' {
+			if space {
+				continue
+			}
+			space = true
+		} else {
+			space = false
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// splitAddress splits `"Name" <addr>` into its display name and address.
+func splitAddress(v string) (name, addr string) {
+	v = strings.TrimSpace(v)
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			j = len(v) - i
+		}
+		addr = v[i+1 : i+j]
+		name = strings.Trim(strings.TrimSpace(v[:i]), `"' `)
+		return name, strings.TrimSpace(addr)
+	}
+	if i := strings.IndexByte(v, '('); i >= 0 {
+		return strings.Trim(v[i:], "() "), strings.TrimSpace(v[:i])
+	}
+	return "", v
+}
+
+func registered(host string) string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return ""
+	}
+	d, err := publicsuffix.EffectiveTLDPlusOne(host)
+	if err != nil {
+		return host
+	}
+	return d
+}
+
+func urlHost(u string) string {
+	s := u
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.Contains(s, "]") {
+		s = s[:i]
+	}
+	return strings.ToLower(strings.TrimSuffix(s, "."))
+}
+
+func isNumericHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if h[0] == '[' {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		if (h[i] < '0' || h[i] > '9') && h[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// shape maps letters to a/A, digits to 9, keeping punctuation, and squeezes
+// repeats: "<3D2F1A.abc@x>" → "<9A9A.a@a>".
+func shape(s string) string {
+	var b strings.Builder
+	var last byte
+	for i := 0; i < len(s) && b.Len() < 40; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			c = 'a'
+		case c >= 'A' && c <= 'Z':
+			c = 'A'
+		case c >= '0' && c <= '9':
+			c = '9'
+		case c >= 0x80:
+			c = 'u'
+		}
+		if c == last {
+			continue
+		}
+		last = c
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func words(s string, max int) []string {
+	var out []string
+	var buf []byte
+	forEachWord(s, max, &buf, func(w []byte) { out = append(out, string(w)) })
+	return out
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func upperRatio(s string) float64 {
+	var up, letters int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			up++
+			letters++
+		} else if c >= 'a' && c <= 'z' {
+			letters++
+		}
+	}
+	if letters < 8 {
+		return -1
+	}
+	return float64(up) / float64(letters)
+}
+
+func bucket(r float64) string {
+	if r < 0 {
+		return "na"
+	}
+	return strconv.Itoa(int(r * 5))
+}
+
+func log2(n int) int {
+	k := 0
+	for n > 0 {
+		n >>= 1
+		k++
+	}
+	return k
+}
+
+// idxSet is an open-addressing set of uint32 with O(1) reset: each slot
+// holds generation<<32 | key, and a slot of an older generation is empty.
+type idxSet struct {
+	slots []uint64
+	gen   uint64
+	n     int
+	mask  uint32
+}
+
+func (s *idxSet) init(bits uint) {
+	s.slots = make([]uint64, 1<<bits)
+	s.mask = uint32(len(s.slots) - 1)
+	s.gen = 1
+	s.n = 0
+}
+
+func (s *idxSet) reset() {
+	s.gen++
+	s.n = 0
+	if s.gen == 1<<32 {
+		clear(s.slots)
+		s.gen = 1
+	}
+}
+
+// insert adds k and reports whether it was absent.
+func (s *idxSet) insert(k uint32) bool {
+	if s.n*2 >= len(s.slots) {
+		s.grow()
+	}
+	want := s.gen<<32 | uint64(k)
+	i := (k * 0x9E3779B1) & s.mask
+	for {
+		v := s.slots[i]
+		if v == want {
+			return false
+		}
+		if v>>32 != s.gen {
+			s.slots[i] = want
+			s.n++
+			return true
+		}
+		i = (i + 1) & s.mask
+	}
+}
+
+func (s *idxSet) grow() {
+	old, gen := s.slots, s.gen
+	s.slots = make([]uint64, len(old)*2)
+	s.mask = uint32(len(s.slots) - 1)
+	s.n = 0
+	for _, v := range old {
+		if v>>32 == gen {
+			s.insert(uint32(v))
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package features
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+const sample = "From: \"Shop\" <deals@shop.example.co.uk>\nTo: a@example.com, b@example.org\n" +
+	"Subject: Cheap watches -- buy now\nMessage-Id: <ABC123.456@mail.shop.example.co.uk>\n" +
+	"Received: from relay.example by mx.example\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n" +
+	"Content-Type: text/html\n\n<p>Buy cheap watches now at <a href=\"http://www.shop.example.co.uk/w\">our shop</a></p>\n"
+
+func TestExtractDeterministic(t *testing.T) {
+	msg := textextract.Parse([]byte(sample))
+	e1, e2 := New(DefaultConfig()), New(DefaultConfig())
+	a := slices.Clone(e1.Extract(msg))
+	// A different message in between must not change the next result.
+	e1.Extract(textextract.Parse([]byte("Subject: other\n\nsomething else entirely")))
+	b := slices.Clone(e1.Extract(msg))
+	c := slices.Clone(e2.Extract(textextract.Parse([]byte(sample))))
+	if !slices.Equal(a, b) || !slices.Equal(a, c) {
+		t.Fatalf("features differ between runs: %d %d %d", len(a), len(b), len(c))
+	}
+	if len(a) < 50 {
+		t.Fatalf("only %d features", len(a))
+	}
+}
+
+func TestExtractProperties(t *testing.T) {
+	cfg := DefaultConfig()
+	e := New(cfg)
+	fs, split := e.ExtractViews(textextract.Parse([]byte(sample)))
+	seen := map[uint32]bool{}
+	for k, f := range fs {
+		if seen[f] {
+			t.Fatalf("duplicate feature %d", f)
+		}
+		seen[f] = true
+		view := f >> cfg.Bits
+		if (k < split && view != 0) || (k >= split && view != 1) {
+			t.Fatalf("feature %d (%x) in wrong view", k, f)
+		}
+	}
+	if split == 0 || split == len(fs) {
+		t.Fatalf("split = %d of %d", split, len(fs))
+	}
+}
+
+func TestDeliveryHeadersIgnored(t *testing.T) {
+	// Changing only Received and Date must not change the features.
+	other := "From: \"Shop\" <deals@shop.example.co.uk>\nTo: a@example.com, b@example.org\n" +
+		"Subject: Cheap watches -- buy now\nMessage-Id: <ABC123.456@mail.shop.example.co.uk>\n" +
+		"Received: from elsewhere.example by mx2.example\nDate: Tue, 9 Sep 2031 23:59:59 -0700\n" +
+		"X-Spam-Status: Yes, score=99\n" +
+		"Content-Type: text/html\n\n<p>Buy cheap watches now at <a href=\"http://www.shop.example.co.uk/w\">our shop</a></p>\n"
+	a := slices.Clone(New(DefaultConfig()).Extract(textextract.Parse([]byte(sample))))
+	b := slices.Clone(New(DefaultConfig()).Extract(textextract.Parse([]byte(other))))
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Fatalf("delivery/filter headers changed the features")
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	for in, want := range map[string]string{
+		"www.shop.example.co.uk": "example.co.uk",
+		"mail.google.com":        "google.com",
+		"localhost":              "localhost",
+	} {
+		if got := registered(in); got != want {
+			t.Errorf("registered(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

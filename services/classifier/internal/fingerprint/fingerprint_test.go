@@ -1,0 +1,136 @@
+package fingerprint
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+const base = `Dear friend, we are pleased to inform you that your email address has been selected
+for our annual international lottery draw and you have won the sum of two million dollars.
+To claim your prize please contact our agent with your full name, address and phone number
+before the end of this month, after which the prize will be returned to the treasury.`
+
+func msg(body string, extra ...string) *textextract.Message {
+	raw := "From: a@example.org\r\nTo: b@example.com\r\nSubject: hello\r\n" + strings.Join(extra, "") +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
+	return textextract.Parse([]byte(raw))
+}
+
+func find(fps []FP, k Kind) []FP {
+	var out []FP
+	for _, f := range fps {
+		if f.Kind == k {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestNormalize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"  Hello\t\tWORLD \n", "hello world"},
+		{"Ünïcode  ÄÖ", "ünïcode äö"},
+		{"a\u00a0b", "a b"},
+		{"", ""},
+	} {
+		if got := Normalize(tc.in); got != tc.want {
+			t.Errorf("Normalize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestExactIgnoresCaseAndSpacing(t *testing.T) {
+	a := find(Of(msg(base)), KindExact)
+	b := find(Of(msg(strings.ToUpper(strings.ReplaceAll(base, " ", "   ")))), KindExact)
+	if len(a) != 1 || len(b) != 1 || a[0].Digest != b[0].Digest {
+		t.Fatalf("exact digests differ: %v %v", a, b)
+	}
+	c := find(Of(msg(base+" extra")), KindExact)
+	if c[0].Digest == a[0].Digest {
+		t.Fatal("different texts share an exact digest")
+	}
+}
+
+func TestFuzzySimilarity(t *testing.T) {
+	sa, ok := SignatureOf(Normalize(base))
+	if !ok {
+		t.Fatal("no signature")
+	}
+	edited := strings.Replace(strings.Replace(base, "two million", "three million", 1), "agent", "representative", 1)
+	sb, _ := SignatureOf(Normalize(edited))
+	other, _ := SignatureOf(Normalize(`The quarterly report is attached. Please review the figures for the
+	northern region before our meeting on Thursday, and send me your comments about the budget.`))
+	if s := Similarity(&sa, &sb); s < 0.7 {
+		t.Errorf("near duplicate similarity %.2f < 0.7", s)
+	}
+	if s := Similarity(&sa, &other); s > 0.2 {
+		t.Errorf("unrelated similarity %.2f > 0.2", s)
+	}
+	if s := Similarity(&sa, &sa); s != 1 {
+		t.Errorf("self similarity %.2f", s)
+	}
+	ka, kb := BandKeys(&sa), BandKeys(&sb)
+	shared := 0
+	for i := range ka {
+		if ka[i] == kb[i] {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Error("near duplicates share no LSH band")
+	}
+	if _, ok := SignatureOf("too short to fingerprint"); ok {
+		t.Error("short text got a fuzzy signature")
+	}
+}
+
+func TestURLs(t *testing.T) {
+	fps := Of(msg("visit http://WWW.Bad.Example.co.uk:80/path/?a=1#frag and https://bad.example.co.uk/ now"))
+	doms := find(fps, KindURLDomain)
+	urls := find(fps, KindURL)
+	if len(doms) != 1 || doms[0].Label != "example.co.uk" {
+		t.Fatalf("domains = %+v", doms)
+	}
+	if len(urls) != 2 || urls[0].Label != "http://www.bad.example.co.uk/path/?a=1" {
+		t.Fatalf("urls = %+v", urls)
+	}
+	fv, err := FromValue(KindURLDomain, "mail.bad.example.co.uk")
+	if err != nil || fv.Digest != doms[0].Digest {
+		t.Fatalf("FromValue domain = %v, %v", fv, err)
+	}
+	for _, tc := range []struct {
+		host, want string
+	}{
+		{"a.b.example.com", "example.com"}, {"example.com.", "example.com"}, {"co.uk", ""}, {"192.0.2.1", "192.0.2.1"},
+	} {
+		if got := RegisteredDomain(tc.host); got != tc.want {
+			t.Errorf("RegisteredDomain(%q) = %q, want %q", tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestFromValueErrors(t *testing.T) {
+	for _, tc := range []struct {
+		k Kind
+		v string
+	}{
+		{KindAttachment, "zz"}, {KindFuzzy, "short text"}, {KindURLDomain, "com"}, {KindExact, " "}, {Kind(9), "x"},
+	} {
+		if _, err := FromValue(tc.k, tc.v); err == nil {
+			t.Errorf("FromValue(%v, %q) succeeded", tc.k, tc.v)
+		}
+	}
+	if k, err := ParseKind("URL-Domain"); err != nil || k != KindURLDomain {
+		t.Errorf("ParseKind = %v, %v", k, err)
+	}
+}
+
+func BenchmarkOf(b *testing.B) {
+	m := msg(strings.Repeat(base+"\n", 10) + " http://bad.example/x")
+	b.ReportAllocs()
+	for b.Loop() {
+		Of(m)
+	}
+}

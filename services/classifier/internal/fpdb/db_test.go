@@ -1,0 +1,291 @@
+package fpdb
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
+	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
+)
+
+const text = `Dear friend, we are pleased to inform you that your email address has been selected
+for our annual international lottery draw and you have won the sum of two million dollars.
+To claim your prize please contact our agent with your full name, address and phone number.`
+
+func digestFP(k fingerprint.Kind, s string) fingerprint.FP {
+	return fingerprint.FP{Kind: k, Digest: sha256.Sum256([]byte(s))}
+}
+
+func fuzzyFP(t testing.TB, s string) fingerprint.FP {
+	sig, ok := fingerprint.SignatureOf(fingerprint.Normalize(s))
+	if !ok {
+		t.Fatal("no signature")
+	}
+	return fingerprint.FP{Kind: fingerprint.KindFuzzy, Sig: sig}
+}
+
+func TestAddLookupRemove(t *testing.T) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	dom := digestFP(fingerprint.KindURLDomain, "bad.example")
+	db.Add(Entry{FP: dom, Class: ClassSpam, Weight: 5, Source: "feed", Trusted: true}, now)
+	got := db.Lookup([]fingerprint.FP{dom, digestFP(fingerprint.KindURLDomain, "good.example")}, now)
+	if len(got) != 1 || got[0].Class != ClassSpam || !got[0].Trusted || got[0].Weight != 5 || got[0].Similarity != 1 {
+		t.Fatalf("lookup = %+v", got)
+	}
+	// The same digest under another kind does not match.
+	if got := db.Lookup([]fingerprint.FP{digestFP(fingerprint.KindURL, "bad.example")}, now); len(got) != 0 {
+		t.Fatalf("kind mixed up: %+v", got)
+	}
+	db.Remove(Entry{FP: dom, Class: ClassSpam, Trusted: true})
+	if got := db.Lookup([]fingerprint.FP{dom}, now); len(got) != 0 {
+		t.Fatalf("after remove: %+v", got)
+	}
+}
+
+func TestReportersCountedOnce(t *testing.T) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	fp := digestFP(fingerprint.KindExact, "x")
+	for _, src := range []string{"a@x", "a@x", "b@x"} {
+		db.Add(Entry{FP: fp, Class: ClassSpam, Source: src}, now)
+	}
+	if got := db.Lookup([]fingerprint.FP{fp}, now); len(got) != 1 || got[0].Reporters != 2 || got[0].Trusted {
+		t.Fatalf("lookup = %+v", got)
+	}
+	db.Remove(Entry{FP: fp, Class: ClassSpam, Source: "c@x"}) // never reported: no effect
+	db.Remove(Entry{FP: fp, Class: ClassSpam, Source: "a@x"})
+	if got := db.Lookup([]fingerprint.FP{fp}, now); len(got) != 1 || got[0].Reporters != 1 {
+		t.Fatalf("after one withdrawal = %+v", got)
+	}
+	db.Remove(Entry{FP: fp, Class: ClassSpam, Source: "b@x"})
+	if got := db.Lookup([]fingerprint.FP{fp}, now); len(got) != 0 {
+		t.Fatalf("after all withdrawals = %+v", got)
+	}
+	if s := db.Stats(); s.Digests != 0 || s.Reports != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestFuzzyMatch(t *testing.T) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	db.Add(Entry{FP: fuzzyFP(t, text), Class: ClassSpam, Source: "s", Trusted: true}, now)
+	near := fuzzyFP(t, strings.Replace(text, "two million", "five million", 1))
+	got := db.Lookup([]fingerprint.FP{near}, now)
+	if len(got) != 1 || got[0].Similarity < 0.7 || got[0].Kind != fingerprint.KindFuzzy {
+		t.Fatalf("near duplicate lookup = %+v", got)
+	}
+	far := fuzzyFP(t, "The quarterly report is attached; please review the figures for the northern region before Thursday's meeting and send comments.")
+	if got := db.Lookup([]fingerprint.FP{far}, now); len(got) != 0 {
+		t.Fatalf("unrelated text matched: %+v", got)
+	}
+	db.Remove(Entry{FP: fuzzyFP(t, text), Class: ClassSpam, Trusted: true})
+	if got := db.Lookup([]fingerprint.FP{near}, now); len(got) != 0 {
+		t.Fatalf("after remove: %+v", got)
+	}
+	if s := db.Stats(); s.Fuzzy != 0 || db.bands.len() != 0 {
+		t.Fatalf("index not empty: %+v bands=%d", s, db.bands.len())
+	}
+}
+
+func TestFuzzySharedBands(t *testing.T) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	a := fuzzyFP(t, text)
+	b := fuzzyFP(t, text+" and some more words at the end")
+	db.Add(Entry{FP: a, Class: ClassSpam, Trusted: true}, now)
+	db.Add(Entry{FP: b, Class: ClassHam, Trusted: true}, now)
+	if got := db.Lookup([]fingerprint.FP{a}, now); len(got) != 2 {
+		t.Fatalf("want a spam and a ham match, got %+v", got)
+	}
+	db.Remove(Entry{FP: a, Class: ClassSpam, Trusted: true})
+	got := db.Lookup([]fingerprint.FP{a}, now)
+	if len(got) != 1 || got[0].Class != ClassHam {
+		t.Fatalf("after removing the spam entry: %+v", got)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	db := New(Options{MaxAge: time.Hour, FuzzyThreshold: 0.7})
+	now := time.Now()
+	short := digestFP(fingerprint.KindURL, "short")
+	long := digestFP(fingerprint.KindURL, "long")
+	capped := digestFP(fingerprint.KindURL, "capped")
+	db.Add(Entry{FP: short, Class: ClassSpam, Trusted: true, ExpiresAt: now.Add(time.Minute)}, now)
+	db.Add(Entry{FP: long, Class: ClassSpam, Source: "u", ExpiresAt: now.Add(50 * time.Minute)}, now)
+	db.Add(Entry{FP: capped, Class: ClassSpam, Trusted: true, ExpiresAt: now.Add(1000 * time.Hour)}, now)
+	db.Add(Entry{FP: fuzzyFP(t, text), Class: ClassSpam, Trusted: true, ExpiresAt: now.Add(time.Minute)}, now)
+	db.Add(Entry{FP: digestFP(fingerprint.KindURL, "past"), Class: ClassSpam, Trusted: true, ExpiresAt: now.Add(-time.Minute)}, now)
+	all := []fingerprint.FP{short, long, capped}
+	if got := db.Lookup(all, now); len(got) != 3 {
+		t.Fatalf("before expiry: %+v", got)
+	}
+	later := now.Add(2 * time.Minute)
+	if got := db.Lookup(all, later); len(got) != 2 {
+		t.Fatalf("expired entry still matches: %+v", got)
+	}
+	if n := db.Sweep(later); n != 2 {
+		t.Fatalf("sweep dropped %d, want 2", n)
+	}
+	// MaxAge caps the far expiry; the reporter's pair expires with its entry.
+	if n := db.Sweep(now.Add(61 * time.Minute)); n != 1 {
+		t.Fatalf("second sweep dropped %d, want 1", n)
+	}
+	if s := db.Stats(); s.Digests != 0 || s.Fuzzy != 0 || s.Reports != 0 {
+		t.Fatalf("not empty after sweeps: %+v", s)
+	}
+}
+
+func TestApplySequence(t *testing.T) {
+	db := New(DefaultOptions())
+	e := Entry{FP: digestFP(fingerprint.KindExact, "x"), Class: ClassSpam, Source: "u"}
+	b := &classifierv1.FingerprintEventBatch{Events: []*classifierv1.FingerprintEvent{NewEvent(&e, false, time.Now())}}
+	if ok, _ := db.Apply(5, b); !ok {
+		t.Fatal("first apply skipped")
+	}
+	if ok, _ := db.Apply(5, b); ok {
+		t.Fatal("duplicate applied")
+	}
+	if ok, _ := db.Apply(3, b); ok {
+		t.Fatal("older sequence applied")
+	}
+	bad := &classifierv1.FingerprintEventBatch{Events: []*classifierv1.FingerprintEvent{{Op: classifierv1.FingerprintEvent_OP_ADD, Fingerprint: &classifierv1.Fingerprint{Kind: 1, Digest: []byte{1}}}}}
+	if ok, invalid := db.Apply(6, bad); !ok || invalid != 1 {
+		t.Fatalf("bad event: applied=%v invalid=%d", ok, invalid)
+	}
+	if db.LastSeq() != 6 {
+		t.Fatalf("last seq %d", db.LastSeq())
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	db.Add(Entry{FP: digestFP(fingerprint.KindURLDomain, "bad.example"), Class: ClassSpam, Weight: 3, Trusted: true}, now)
+	db.Add(Entry{FP: digestFP(fingerprint.KindExact, "x"), Class: ClassHam, Source: "a"}, now)
+	db.Add(Entry{FP: fuzzyFP(t, text), Class: ClassSpam, Source: "b"}, now)
+	db.lastSeq = 42
+	var buf bytes.Buffer
+	if seq, err := db.WriteSnapshot(&buf); err != nil || seq != 42 {
+		t.Fatalf("write: %d %v", seq, err)
+	}
+	data := buf.Bytes()
+	cp := New(DefaultOptions())
+	if seq, err := cp.LoadSnapshot(bytes.NewReader(data)); err != nil || seq != 42 {
+		t.Fatalf("load: %d %v", seq, err)
+	}
+	if a, b := db.Stats(), cp.Stats(); a != b {
+		t.Fatalf("stats differ: %+v vs %+v", a, b)
+	}
+	q := []fingerprint.FP{digestFP(fingerprint.KindURLDomain, "bad.example"), digestFP(fingerprint.KindExact, "x"), fuzzyFP(t, text)}
+	if got := cp.Lookup(q, now); len(got) != 3 {
+		t.Fatalf("lookup after load: %+v", got)
+	}
+	// The loaded reports can still be withdrawn.
+	cp.Remove(Entry{FP: digestFP(fingerprint.KindExact, "x"), Class: ClassHam, Source: "a"})
+	if got := cp.Lookup(q[1:2], now); len(got) != 0 {
+		t.Fatalf("withdrawal after load: %+v", got)
+	}
+	corrupt := append([]byte(nil), data...)
+	corrupt[20] ^= 0xff
+	if _, err := New(DefaultOptions()).LoadSnapshot(bytes.NewReader(corrupt)); err == nil {
+		t.Fatal("corrupt snapshot loaded")
+	}
+	if _, err := New(DefaultOptions()).LoadSnapshot(bytes.NewReader(data[:len(data)-9])); err == nil {
+		t.Fatal("truncated snapshot loaded")
+	}
+}
+
+func seqFP(i int) fingerprint.FP {
+	var d fingerprint.Digest
+	binary.LittleEndian.PutUint64(d[:], uint64(i)*0x9e3779b97f4a7c15+1)
+	binary.LittleEndian.PutUint64(d[8:], uint64(i))
+	return fingerprint.FP{Kind: fingerprint.KindURL, Digest: d}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	db := New(DefaultOptions())
+	now := time.Now()
+	for i := 0; i < 100000; i++ {
+		db.Add(Entry{FP: seqFP(i), Class: ClassSpam, Trusted: true}, now)
+	}
+	fuzzy := fuzzyFP(b, text)
+	db.Add(Entry{FP: fuzzy, Class: ClassSpam, Trusted: true}, now)
+	q := []fingerprint.FP{seqFP(7), seqFP(-1), fuzzy}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if len(db.Lookup(q, now)) != 2 {
+			b.Fatal("lookup")
+		}
+	}
+}
+
+func rssBytes() uint64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkInsert1M measures the memory of one million entries (heap and
+// RSS after a GC that returns free memory to the OS): digests
+// (trusted, as from feeds), digests with one reporter each (as from user
+// reports) and fuzzy signatures. Run with -benchtime=1x.
+func BenchmarkInsert1M(b *testing.B) {
+	const n = 1000000
+	for _, tc := range []struct {
+		name string
+		add  func(db *DB, i int, now time.Time)
+	}{
+		{"digest", func(db *DB, i int, now time.Time) {
+			db.Add(Entry{FP: seqFP(i), Class: ClassSpam, Trusted: true}, now)
+		}},
+		{"digest-reported", func(db *DB, i int, now time.Time) {
+			db.Add(Entry{FP: seqFP(i), Class: ClassSpam, Source: "user" + strconv.Itoa(i%1000)}, now)
+		}},
+		{"fuzzy", func(db *DB, i int, now time.Time) {
+			fp := fingerprint.FP{Kind: fingerprint.KindFuzzy}
+			for j := 0; j < fingerprint.SigLen; j += 8 {
+				binary.LittleEndian.PutUint64(fp.Sig[j:], uint64(i)*0x9e3779b97f4a7c15^uint64(j)*0xbf58476d1ce4e5b9)
+			}
+			db.Add(Entry{FP: fp, Class: ClassSpam, Trusted: true}, now)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				debug.FreeOSMemory()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				rss0 := rssBytes()
+				db := New(DefaultOptions())
+				now := time.Now()
+				start := time.Now()
+				for i := 0; i < n; i++ {
+					tc.add(db, i, now)
+				}
+				elapsed := time.Since(start)
+				debug.FreeOSMemory() // RSS of the live index, without garbage not yet returned
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/fp")
+				b.ReportMetric(float64(rssBytes()-rss0)/n, "rss-B/fp")
+				b.ReportMetric(float64(elapsed.Nanoseconds())/n, "ns/insert")
+				runtime.KeepAlive(db)
+			}
+		})
+	}
+}

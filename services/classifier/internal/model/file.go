@@ -1,0 +1,186 @@
+package model
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sync/atomic"
+)
+
+const magic = "mxgate-classifier-model/2\n"
+
+// Save writes the model in its file format: gzip (no name, no time stamp)
+// of a magic line, the JSON parameters, the bias and the non-zero weights
+// (index deltas, then values as bfloat16 or float32). The output is a function of the model
+// only, so equal models give equal bytes.
+func (m *Model) Save(w io.Writer) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	bw := bufio.NewWriter(zw)
+	pj, err := json.Marshal(m.params)
+	if err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	var tmp [binary.MaxVarintLen64]byte
+	bw.WriteString(magic)
+	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(pj)))])
+	bw.Write(pj)
+	for v := range m.bias {
+		binary.Write(bw, binary.LittleEndian, m.bias[v].Load())
+	}
+	nz := 0
+	for i := range m.weights {
+		if atomic.LoadUint32(&m.weights[i]) != 0 {
+			nz++
+		}
+	}
+	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(nz))])
+	// Indices and values in two streams: the deltas compress well apart.
+	last := 0
+	for i := range m.weights {
+		if atomic.LoadUint32(&m.weights[i]) != 0 {
+			bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(i-last))])
+			last = i
+		}
+	}
+	// Weights rounded to 16 significant bits (as Train leaves them) are
+	// stored as their high halves; otherwise (after Learn) in full.
+	half := true
+	for i := range m.weights {
+		if atomic.LoadUint32(&m.weights[i])&0xffff != 0 {
+			half = false
+			break
+		}
+	}
+	if half {
+		bw.WriteByte(2)
+	} else {
+		bw.WriteByte(4)
+	}
+	for i := range m.weights {
+		if v := atomic.LoadUint32(&m.weights[i]); v != 0 {
+			if half {
+				binary.Write(bw, binary.LittleEndian, uint16(v>>16))
+			} else {
+				binary.Write(bw, binary.LittleEndian, v)
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	return nil
+}
+
+// SaveFile writes the model to path (via a temporary file and rename).
+func (m *Model) SaveFile(path string) error {
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	return nil
+}
+
+// Load reads a model written by Save.
+func Load(r io.Reader) (*Model, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	br := bufio.NewReader(zr)
+	head := make([]byte, len(magic))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != magic {
+		return nil, fmt.Errorf("%w: bad magic", ErrFormat)
+	}
+	n, err := binary.ReadUvarint(br)
+	if err != nil || n > 1<<16 {
+		return nil, fmt.Errorf("%w: parameters", ErrFormat)
+	}
+	pj := make([]byte, n)
+	if _, err := io.ReadFull(br, pj); err != nil {
+		return nil, fmt.Errorf("%w: parameters: %w", ErrFormat, err)
+	}
+	var p Params
+	if err := json.Unmarshal(pj, &p); err != nil {
+		return nil, fmt.Errorf("%w: parameters: %w", ErrFormat, err)
+	}
+	if p.Features.Bits < 8 || p.Features.Bits > 24 {
+		return nil, fmt.Errorf("%w: hash bits %d", ErrFormat, p.Features.Bits)
+	}
+	m := newModel(p)
+	for v := range m.bias {
+		var bias uint32
+		if err := binary.Read(br, binary.LittleEndian, &bias); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		m.bias[v].Store(bias)
+	}
+	nz, err := binary.ReadUvarint(br)
+	if err != nil || nz > uint64(len(m.weights)) {
+		return nil, fmt.Errorf("%w: weight count", ErrFormat)
+	}
+	idx := make([]uint32, nz)
+	last := uint64(0)
+	for k := range idx {
+		d, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, fmt.Errorf("%w: weights: %w", ErrFormat, err)
+		}
+		last += d
+		if last >= uint64(len(m.weights)) {
+			return nil, fmt.Errorf("%w: weight index out of range", ErrFormat)
+		}
+		idx[k] = uint32(last)
+	}
+	width, err := br.ReadByte()
+	if err != nil || (width != 2 && width != 4) {
+		return nil, fmt.Errorf("%w: weight width", ErrFormat)
+	}
+	var b4 [4]byte
+	for _, i := range idx {
+		if _, err := io.ReadFull(br, b4[:width]); err != nil {
+			return nil, fmt.Errorf("%w: weights: %w", ErrFormat, err)
+		}
+		var v uint32
+		if width == 2 {
+			v = uint32(binary.LittleEndian.Uint16(b4[:2])) << 16
+		} else {
+			v = binary.LittleEndian.Uint32(b4[:])
+		}
+		if f := math.Float32frombits(v); math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return nil, fmt.Errorf("%w: weight not finite", ErrFormat)
+		}
+		m.weights[i] = v
+	}
+	return m, nil
+}
+
+// LoadFile reads a model file.
+func LoadFile(path string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer f.Close()
+	return Load(bufio.NewReader(f))
+}

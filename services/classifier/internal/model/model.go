@@ -1,0 +1,205 @@
+// Package model is the statistical spam model: a fusion of two logistic
+// regressions over binary hashed features (see package features), one on
+// the character view of a message and one on its word view, each trained
+// with several seeded passes of online gradient steps. The score is the mean
+// of the two log-odds.
+//
+// Score is safe to call concurrently with Learn and Unlearn: weights are
+// read and written with atomic 32-bit operations, and writers are
+// serialised by a mutex. A Scorer (one per goroutine) avoids allocations.
+package model
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/features"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// ErrFormat is returned by Load for data that is not a model file.
+var ErrFormat = errors.New("model: bad model file")
+
+// GTUBE is the standard anti-spam test string; a message containing it
+// scores GTUBEScore.
+const GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+// GTUBEScore is the score of a message containing GTUBE.
+const GTUBEScore = 1000
+
+// Params are the training parameters; they are stored in the model file.
+type Params struct {
+	Features features.Config
+	Epochs   int     // passes over the training set
+	Rate     float64 // learning rate of the first pass; pass k uses Rate/sqrt(k)
+	Seed     uint64  // seed of the shuffles
+	// Runs is the number of independent training runs (each with its own
+	// shuffles) whose weights are averaged; 0 or 1 is a single run.
+	Runs int
+	// HamWeight scales the training steps of legitimate messages: above 1 it
+	// trades spam recall for fewer false positives.
+	HamWeight float64
+	// Temperature divides the fused log-odds so that the score is a
+	// calibrated log-odds (fitted on cross-validation scores).
+	Temperature float64
+	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
+	// normalised feature vector).
+	FeedbackRate float64
+	// MinFeatures: experimental.
+	MinFeatures int
+	BiasRate    float64
+	Hinge       float64
+}
+
+// DefaultParams are the parameters of the default model.
+func DefaultParams() Params {
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 4, HamWeight: 4, Temperature: 3, FeedbackRate: 9}
+}
+
+// Model is a trained classifier.
+type Model struct {
+	params  Params
+	weights []uint32             // float32 bits, accessed atomically; view v at [v<<Bits, (v+1)<<Bits)
+	bias    [Views]atomic.Uint32 // float32 bits
+	mu      sync.Mutex           // serialises writers
+	pool    sync.Pool            // *Scorer
+	scale   float32              // 1 / (Views * Temperature)
+}
+
+func newModel(p Params) *Model {
+	ext := features.New(p.Features) // normalises the config
+	p.Features = ext.Config()
+	m := &Model{params: p, weights: make([]uint32, Views<<p.Features.Bits)}
+	m.pool.New = func() any { return m.NewScorer() }
+	t := p.Temperature
+	if t <= 0 {
+		t = 1
+	}
+	m.scale = float32(1 / (Views * t))
+	return m
+}
+
+// Params returns the model's parameters.
+func (m *Model) Params() Params { return m.params }
+
+func (m *Model) w(i uint32) float32 { return math.Float32frombits(atomic.LoadUint32(&m.weights[i])) }
+
+func (m *Model) addW(i uint32, d float32) {
+	atomic.StoreUint32(&m.weights[i], math.Float32bits(m.w(i)+d))
+}
+
+func (m *Model) b(v int) float32 { return math.Float32frombits(m.bias[v].Load()) }
+
+// Views is the number of feature views, each a separate logistic regression.
+const Views = 2
+
+// Scorer scores messages with a Model; it is not safe for concurrent use.
+type Scorer struct {
+	m   *Model
+	ext *features.Extractor
+}
+
+// NewScorer returns a Scorer for m.
+func (m *Model) NewScorer() *Scorer {
+	return &Scorer{m: m, ext: features.New(m.params.Features)}
+}
+
+// Features returns the feature indices of msg and the split between the
+// views (reused by the next call).
+func (s *Scorer) Features(msg *textextract.Message) ([]uint32, int) { return s.ext.ExtractViews(msg) }
+
+// Score returns the spam score of msg: the log-odds that it is spam
+// (higher is spammier; 0 is even odds). GTUBE scores GTUBEScore.
+func (s *Scorer) Score(msg *textextract.Message) float64 {
+	if HasGTUBE(msg) {
+		return GTUBEScore
+	}
+	return s.m.scoreFeatures(s.ext.ExtractViews(msg))
+}
+
+// HasGTUBE reports whether msg contains the GTUBE test string.
+func HasGTUBE(msg *textextract.Message) bool {
+	return strings.Contains(msg.Text, GTUBE) || strings.Contains(msg.Subject, GTUBE)
+}
+
+func norm(n int) float32 {
+	if n == 0 {
+		return 0
+	}
+	return float32(1 / math.Sqrt(float64(n)))
+}
+
+func (m *Model) norm(n int) float32 {
+	if n == 0 {
+		return 0
+	}
+	return float32(1 / math.Sqrt(float64(max(n, m.params.MinFeatures))))
+}
+
+// viewScore is the log-odds of one view: the weights of its features
+// summed, normalised by sqrt(len(fs)) (a unit-length feature vector), plus
+// the view's bias.
+func (m *Model) viewScore(v int, fs []uint32) float32 {
+	var sum float32
+	for _, i := range fs {
+		sum += m.w(i)
+	}
+	return sum*m.norm(len(fs)) + m.b(v)
+}
+
+// scoreFeatures fuses the views: the mean of their log-odds, divided by
+// the temperature.
+func (m *Model) scoreFeatures(fs []uint32, split int) float64 {
+	return float64((m.viewScore(0, fs[:split]) + m.viewScore(1, fs[split:])) * m.scale)
+}
+
+// Score scores msg with a pooled Scorer; safe for concurrent use.
+func (m *Model) Score(msg *textextract.Message) float64 {
+	s := m.pool.Get().(*Scorer)
+	v := s.Score(msg)
+	m.pool.Put(s)
+	return v
+}
+
+// Probability maps a score to the probability that the message is spam.
+func Probability(score float64) float64 { return 1 / (1 + math.Exp(-score)) }
+
+// step applies a gradient step of size g (per unit of the normalised
+// feature vector) to the weights of fs.
+func (m *Model) step(fs []uint32, g float32) {
+	d := g * m.norm(len(fs))
+	for _, i := range fs {
+		m.addW(i, d)
+	}
+}
+
+// Learn adds user feedback: msg is spam (or not). It moves the weights of
+// msg's features by a fixed step towards the label, so that Unlearn with
+// the same arguments undoes it (up to float rounding). Safe to call
+// concurrently with Score.
+func (m *Model) Learn(msg *textextract.Message, spam bool) {
+	m.feedback(msg, spam, 1)
+}
+
+// Unlearn reverts an earlier Learn(msg, spam).
+func (m *Model) Unlearn(msg *textextract.Message, spam bool) {
+	m.feedback(msg, spam, -1)
+}
+
+func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
+	s := m.pool.Get().(*Scorer)
+	fs, split := s.Features(msg)
+	y := float32(-1)
+	if spam {
+		y = 1
+	}
+	g := dir * y * float32(m.params.FeedbackRate)
+	m.mu.Lock()
+	m.step(fs[:split], g)
+	m.step(fs[split:], g)
+	m.mu.Unlock()
+	m.pool.Put(s)
+}

@@ -1,0 +1,182 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+var (
+	hamWords  = strings.Fields("meeting patch kernel review tomorrow lunch build release branch merge thanks regards agenda notes draft bug compile test server config")
+	spamWords = strings.Fields("viagra cheap money free winner click offer credit loan pills casino bonus prize urgent guaranteed refinance mortgage discount limited unsubscribe")
+)
+
+// synth returns n deterministic synthetic messages of one class.
+func synth(n int, spam bool, seed uint64) []*textextract.Message {
+	r := rand.New(rand.NewPCG(seed, 7))
+	words, from := hamWords, "colleague@work.example"
+	if spam {
+		words, from = spamWords, "promo@deals.example"
+	}
+	out := make([]*textextract.Message, n)
+	for i := range out {
+		var b strings.Builder
+		fmt.Fprintf(&b, "From: %s\nSubject: %s %s\n\n", from, words[r.IntN(len(words))], words[r.IntN(len(words))])
+		for k := 0; k < 40; k++ {
+			b.WriteString(words[r.IntN(len(words))])
+			b.WriteByte(' ')
+		}
+		out[i] = textextract.Parse([]byte(b.String()))
+	}
+	return out
+}
+
+func smallParams() Params {
+	p := DefaultParams()
+	p.Features.Bits = 16
+	p.Epochs = 3
+	return p
+}
+
+func trainSynth(t *testing.T, p Params) (*Model, []Example) {
+	t.Helper()
+	ham, spam := synth(60, false, 1), synth(40, true, 2)
+	msgs := append(ham, spam...)
+	labels := make([]bool, len(msgs))
+	for i := len(ham); i < len(msgs); i++ {
+		labels[i] = true
+	}
+	ex := Extract(p, msgs, labels)
+	m, err := Train(context.Background(), p, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, ex
+}
+
+func TestTrainSeparates(t *testing.T) {
+	m, ex := trainSynth(t, smallParams())
+	for i, e := range ex {
+		s := m.ScoreExample(e)
+		if (s > 0) != e.Spam {
+			t.Fatalf("example %d (spam=%v) scored %g", i, e.Spam, s)
+		}
+	}
+}
+
+func TestTrainDeterministic(t *testing.T) {
+	var out [2]bytes.Buffer
+	for i := range out {
+		m, _ := trainSynth(t, smallParams())
+		if err := m.Save(&out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Fatal("two trainings gave different model files")
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	p := smallParams()
+	m, _ := trainSynth(t, p)
+	// Also after Learn (full-precision weights).
+	learned := synth(1, true, 99)[0]
+	for _, mod := range []func(*Model){func(*Model) {}, func(m *Model) { m.Learn(learned, false) }} {
+		mod(m)
+		var buf bytes.Buffer
+		if err := m.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		m2, err := Load(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2.Params() != m.Params() {
+			t.Fatalf("params %+v != %+v", m2.Params(), m.Params())
+		}
+		for _, msg := range append(synth(20, false, 5), synth(20, true, 6)...) {
+			if a, b := m.Score(msg), m2.Score(msg); a != b {
+				t.Fatalf("score %v after load, %v before", b, a)
+			}
+		}
+		var buf2 bytes.Buffer
+		if err := m2.Save(&buf2); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), buf2.Bytes()) {
+			t.Fatal("save(load(save(m))) != save(m)")
+		}
+	}
+}
+
+func TestLoadRejectsGarbage(t *testing.T) {
+	for _, in := range [][]byte{nil, []byte("not gzip"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0}} {
+		if _, err := Load(bytes.NewReader(in)); err == nil {
+			t.Errorf("Load(%q) succeeded", in)
+		}
+	}
+}
+
+func TestLearnUnlearn(t *testing.T) {
+	m, _ := trainSynth(t, smallParams())
+	// A spam-looking message the user says is legitimate.
+	msg := synth(1, true, 42)[0]
+	before := m.Score(msg)
+	m.Learn(msg, false)
+	after := m.Score(msg)
+	if after >= before {
+		t.Fatalf("Learn(ham) moved score %g → %g", before, after)
+	}
+	m.Unlearn(msg, false)
+	if back := m.Score(msg); abs(back-before) > 1e-4 {
+		t.Fatalf("Unlearn: score %g, was %g", back, before)
+	}
+	// And towards spam for a ham-looking one.
+	h := synth(1, false, 43)[0]
+	before = m.Score(h)
+	m.Learn(h, true)
+	if after := m.Score(h); after <= before {
+		t.Fatalf("Learn(spam) moved score %g → %g", before, after)
+	}
+}
+
+func TestConcurrentScoreDuringLearn(t *testing.T) {
+	m, _ := trainSynth(t, smallParams())
+	msgs := append(synth(10, false, 11), synth(10, true, 12)...)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				_ = m.Score(msgs[i%len(msgs)])
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		m.Learn(msgs[i%len(msgs)], i%2 == 0)
+	}
+	wg.Wait()
+}
+
+func TestGTUBE(t *testing.T) {
+	m, _ := trainSynth(t, smallParams())
+	msg := textextract.Parse([]byte("Subject: test\n\nThis is the GTUBE\n" + GTUBE + "\n"))
+	if s := m.Score(msg); s != GTUBEScore {
+		t.Fatalf("GTUBE scored %g", s)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

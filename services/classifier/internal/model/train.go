@@ -1,0 +1,163 @@
+package model
+
+import (
+	"context"
+	"math"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/features"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// Example is one labelled training message, as features.
+type Example struct {
+	Features []uint32
+	Split    int // Features[:Split] is the character view, the rest the word view
+	Spam     bool
+}
+
+// Extract computes the training examples of msgs with the feature
+// configuration of p. The result depends only on msgs and p.
+func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
+	ext := features.New(p.Features)
+	out := make([]Example, len(msgs))
+	for i, msg := range msgs {
+		fs, split := ext.ExtractViews(msg)
+		out[i] = Example{Features: append([]uint32(nil), fs...), Split: split, Spam: spam[i]}
+	}
+	return out
+}
+
+// Train fits a model to examples: p.Epochs passes, each over the examples in
+// an order shuffled from p.Seed, of logistic-regression gradient steps on the
+// unit-normalised binary feature vectors of each view; p.Runs such runs with
+// different shuffles are averaged. The result depends only on the examples
+// (in order) and p. progress, if not nil, is called after each pass (counted
+// over all runs).
+func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
+	m := newModel(p)
+	order := make([]int, len(examples))
+	for i := range order {
+		order[i] = i
+	}
+	w := make([]float32, len(m.weights))
+	var bias [Views]float32
+	biasRate := float32(0.05)
+	if p.BiasRate > 0 {
+		biasRate = float32(p.BiasRate)
+	}
+	hamWeight := float32(p.HamWeight)
+	if hamWeight <= 0 {
+		hamWeight = 1
+	}
+	// learn is one logistic-regression step of one view.
+	learn := func(v int, fs []uint32, y, rate float32) {
+		n := m.norm(len(fs))
+		var sum float32
+		for _, f := range fs {
+			sum += w[f]
+		}
+		var g float32
+		if p.Hinge > 0 {
+			yy := 2*y - 1
+			if yy*(sum*n+bias[v]) < float32(p.Hinge) {
+				g = yy * 0.5
+			}
+		} else {
+			g = y - float32(Probability(float64(sum*n+bias[v])))
+		}
+		d := rate * g * n
+		for _, f := range fs {
+			w[f] += d
+		}
+		bias[v] += rate * g * biasRate
+	}
+	runs := max(p.Runs, 1)
+	var acc []float32
+	var accBias [Views]float32
+	if runs > 1 {
+		acc = make([]float32, len(w))
+	}
+	for run := 0; run < runs; run++ {
+		if run > 0 {
+			clear(w)
+			bias = [Views]float32{}
+			for i := range order {
+				order[i] = i
+			}
+		}
+		rng := splitmix(p.Seed + uint64(run)*0x9E3779B97F4A7C15)
+		for epoch := 1; epoch <= p.Epochs; epoch++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			for i := len(order) - 1; i > 0; i-- {
+				j := int(rng.next() % uint64(i+1))
+				order[i], order[j] = order[j], order[i]
+			}
+			rate := float32(p.Rate / math.Sqrt(float64(epoch)))
+			for _, k := range order {
+				ex := &examples[k]
+				y, r := float32(0), rate*hamWeight
+				if ex.Spam {
+					y, r = 1, rate
+				}
+				learn(0, ex.Features[:ex.Split], y, r)
+				learn(1, ex.Features[ex.Split:], y, r)
+			}
+			if progress != nil {
+				progress(run*p.Epochs + epoch)
+			}
+		}
+		if runs > 1 {
+			for i, v := range w {
+				acc[i] += v
+			}
+			for v := range bias {
+				accBias[v] += bias[v]
+			}
+		}
+	}
+	if runs > 1 {
+		// The model is the average of the runs: online training depends on
+		// the order of the examples, and averaging removes most of that noise.
+		for i := range w {
+			w[i] = acc[i] / float32(runs)
+		}
+		for v := range bias {
+			bias[v] = accBias[v] / float32(runs)
+		}
+	}
+	// Round the weights to bfloat16 (8 significant bits): it halves the
+	// model file and changes scores by far less than the training noise.
+	for i, v := range w {
+		m.weights[i] = roundBF16(math.Float32bits(v))
+	}
+	for v := range bias {
+		m.bias[v].Store(math.Float32bits(bias[v]))
+	}
+	return m, nil
+}
+
+type splitmixRNG struct{ s uint64 }
+
+func splitmix(seed uint64) *splitmixRNG { return &splitmixRNG{s: seed} }
+
+func (r *splitmixRNG) next() uint64 {
+	r.s += 0x9E3779B97F4A7C15
+	z := r.s
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	return z ^ z>>31
+}
+
+// ScoreExample scores a precomputed feature set (as returned by Extract).
+func (m *Model) ScoreExample(ex Example) float64 { return m.scoreFeatures(ex.Features, ex.Split) }
+
+// roundBF16 rounds float32 bits to the nearest bfloat16 (ties to even).
+func roundBF16(b uint32) uint32 {
+	if b&0x7f800000 == 0x7f800000 {
+		return b &^ 0xffff
+	}
+	b += 0x7fff + (b>>16)&1
+	return b &^ 0xffff
+}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mxgate/mxgate/proto/grpcsrv"
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
+	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
+	"github.com/mxgate/mxgate/services/classifier/internal/config"
+	"github.com/mxgate/mxgate/services/classifier/internal/decide"
+	"github.com/mxgate/mxgate/services/classifier/internal/engine"
+	"github.com/mxgate/mxgate/services/classifier/internal/feedback"
+	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
+	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// Deps are what Run assembles the service from.
+type Deps struct {
+	Config config.Config
+	Model  *model.Model
+	// ModelVersion is reported in every ClassifyResponse.
+	ModelVersion string
+	Listener     net.Listener
+	Log          *slog.Logger
+	// OnReady, when set, is called once the service is SERVING.
+	OnReady func()
+}
+
+// Run serves the classifier on d.Listener until ctx is done: the fingerprint
+// database synced over NATS (or in memory without NATS_URL), the sweeper,
+// the feed pollers and the gRPC API. Health turns SERVING once the model
+// is loaded and the database has caught up with the stream, or after
+// nats.startup_timeout when the stream is unreachable (the service then
+// serves what it has and catches up in the background).
+func Run(ctx context.Context, d Deps) error {
+	cfg, log := d.Config, d.Log
+	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
+	learn := func(ev *classifierv1.LearnEvent) {
+		msg := textextract.Parse(ev.GetMessage())
+		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
+		if ev.GetUndo() {
+			d.Model.Unlearn(msg, spam)
+		} else {
+			d.Model.Learn(msg, spam)
+		}
+	}
+
+	// Shutdown order: stop the background loops, wait for them, then drain
+	// the NATS connection.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var nc *nats.Conn
+	defer func() {
+		cancel()
+		wg.Wait()
+		if nc != nil {
+			if err := nc.Drain(); err != nil {
+				nc.Close()
+			}
+		}
+	}()
+	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+
+	var pub feedback.Publisher
+	ready := make(chan struct{})
+	if cfg.NATS.URL == "" {
+		log.Info("no NATS configured: fingerprint database and feedback stay in this replica's memory", "component", "fpdb")
+		pub = &fpdb.Local{DB: db, Learn: learn}
+		close(ready)
+	} else {
+		flog := log.With("component", "nats")
+		var err error
+		nc, err = nats.Connect(cfg.NATS.URL,
+			nats.Name("mxgate-classifier"),
+			nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { flog.Warn("nats disconnected", "err", err) }),
+			nats.ReconnectHandler(func(c *nats.Conn) { flog.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		)
+		if err != nil {
+			return fmt.Errorf("server: nats: %w", err)
+		}
+		syncer, err := fpdb.NewSync(db, nc, fpdb.SyncOptions{
+			Stream: cfg.NATS.Stream, Subject: cfg.NATS.Subject,
+			StreamMaxAge: cfg.Fingerprints.MaxAge.D(), SnapshotInterval: cfg.NATS.SnapshotInterval.D(),
+			Learn: learn, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		pub = syncer
+		goRun(func() { _ = syncer.Run(ctx) })
+		goRun(func() {
+			select {
+			case <-syncer.Ready():
+			case <-time.After(cfg.NATS.StartupTimeout.D()):
+				log.Warn("fingerprint database not caught up with the event stream, serving with what it has",
+					"component", "fpdb", "timeout", cfg.NATS.StartupTimeout.D().String())
+			case <-ctx.Done():
+			}
+			close(ready)
+		})
+	}
+	goRun(func() {
+		t := time.NewTicker(cfg.Fingerprints.SweepInterval.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if n := db.Sweep(now); n > 0 {
+					log.Info("expired fingerprints dropped", "component", "fpdb", "count", n, "stats", fmt.Sprintf("%+v", db.Stats()))
+				}
+			}
+		}
+	})
+
+	eng := NewEngine(cfg, db, d.Model, d.ModelVersion)
+	fb := feedback.New(pub, db, feedback.Options{
+		ReportTTL: cfg.Feedback.ReportTTL.D(), MaxReportsPerHour: cfg.Feedback.MaxReportsPerHour,
+	})
+	for _, f := range cfg.Feeds {
+		goRun(func() {
+			select { // feeds start once the database is current
+			case <-ready:
+			case <-ctx.Done():
+				return
+			}
+			fb.Poll(ctx, feedback.Feed{Name: f.Name, URL: f.URL, Interval: f.Interval.D()}, log)
+		})
+	}
+
+	gs := grpcsrv.New(log.With("component", "grpc"))
+	classifierv1.RegisterClassifierServiceServer(gs.GRPC, New(eng, fb, int(cfg.MaxMessageSize), func() string { return d.ModelVersion }, log))
+	log.Info("listening", "component", "grpc", "listener", "grpc", "addr", d.Listener.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(ctx, d.Listener) }()
+
+	select {
+	case <-ready:
+		gs.SetServing()
+		log.Info("ready", "component", "classifier", "model", d.ModelVersion, "fingerprints", fmt.Sprintf("%+v", db.Stats()))
+		if d.OnReady != nil {
+			d.OnReady()
+		}
+	case err := <-errc:
+		return err
+	}
+	return <-errc
+}
+
+// NewEngine builds the engine from the configuration.
+func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *engine.Engine {
+	dc := cfg.Decision
+	weights := func(w config.Weights) engine.Weights {
+		return engine.Weights{
+			fingerprint.KindExact: w.Exact, fingerprint.KindFuzzy: w.Fuzzy, fingerprint.KindURL: w.URL,
+			fingerprint.KindURLDomain: w.URLDomain, fingerprint.KindAttachment: w.Attachment,
+		}
+	}
+	return engine.New(func() engine.Model { return m }, db, func(score float64, msg *textextract.Message) verdictv1.Class {
+		return classOf(dc.Decide(score, msg).Class)
+	}, engine.Options{
+		SpamWeights: weights(cfg.Fingerprints.Spam), HamWeights: weights(cfg.Fingerprints.Ham),
+		ConfirmReporters: cfg.Feedback.ConfirmReporters, UnconfirmedCap: cfg.Feedback.UnconfirmedCap,
+		PriorWeight: cfg.Scoring.PriorWeight, PriorCap: cfg.Scoring.PriorCap, ModelVersion: version,
+	})
+}
+
+func classOf(c decide.Class) verdictv1.Class {
+	switch c {
+	case decide.Spam:
+		return verdictv1.Class_CLASS_SPAM
+	case decide.Suspected:
+		return verdictv1.Class_CLASS_SUSPECTED
+	case decide.Marketing:
+		return verdictv1.Class_CLASS_MARKETING
+	}
+	return verdictv1.Class_CLASS_LEGIT
+}

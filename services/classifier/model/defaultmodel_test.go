@@ -1,0 +1,85 @@
+package defaultmodel
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/decide"
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+func TestEmbeddedModel(t *testing.T) {
+	if n := len(Bytes()); n == 0 || n >= 4<<20 {
+		t.Fatalf("embedded model is %d bytes, want 0 < n < 4 MiB", n)
+	}
+	m, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gtube := textextract.Parse([]byte("From: a@example.com\nSubject: test\n\n" + model.GTUBE + "\n"))
+	s := m.Score(gtube)
+	if s != model.GTUBEScore {
+		t.Errorf("GTUBE score %g", s)
+	}
+	if c := decide.Default().Decide(s, gtube).Class; c != decide.Spam {
+		t.Errorf("GTUBE class %v", c)
+	}
+	ham := textextract.Parse([]byte("From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: Re: patch for the parser\n" +
+		"In-Reply-To: <1234@example.org>\n\nThanks Bob, I applied your patch and the tests pass now.\n" +
+		"I'll push the branch tomorrow after the review meeting.\n\nAlice\n"))
+	if s := m.Score(ham); s >= decide.DefaultSuspectedThreshold {
+		t.Errorf("personal reply scored %g", s)
+	}
+	// Each Load is an independent copy.
+	m2, _ := Load()
+	m.Learn(ham, true)
+	if m2.Score(ham) == m.Score(ham) {
+		t.Error("Learn on one loaded copy changed another")
+	}
+}
+
+func loadCorpus(b *testing.B) [][]byte {
+	dir := os.Getenv("MXGATE_CORPUS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "..", "shared", "corpus", "spamassassin")
+	}
+	var raws [][]byte
+	for _, sub := range []string{"ham", "spam"} {
+		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			raws = append(raws, raw)
+		}
+	}
+	if len(raws) == 0 {
+		b.Skipf("corpus not found at %s (set MXGATE_CORPUS)", dir)
+	}
+	return raws
+}
+
+// BenchmarkClassify measures parse + features + score per message over the
+// corpus held in memory, on one goroutine; it reports msgs/s.
+func BenchmarkClassify(b *testing.B) {
+	raws := loadCorpus(b)
+	m, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := m.NewScorer()
+	var bytes int64
+	for _, r := range raws {
+		bytes += int64(len(r))
+	}
+	b.SetBytes(bytes / int64(len(raws)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = sc.Score(textextract.Parse(raws[i%len(raws)]))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

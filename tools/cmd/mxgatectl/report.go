@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mxgate/mxgate/proto/grpcsrv"
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
+)
+
+func init() {
+	register(command{
+		name:    "report",
+		summary: "report messages as spam or ham to the classifier (report spam|ham [--mailbox ADDR] [--undo] FILE...)",
+		run:     runReport,
+	})
+}
+
+func runReport(ctx context.Context, stdout io.Writer, args []string) error {
+	const use = "usage: mxgatectl report spam|ham [--mailbox ADDR] [--undo] [--classifier ADDR] FILE..."
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, use)
+		return errUsage
+	}
+	var class classifierv1.FingerprintClass
+	switch args[0] {
+	case "spam":
+		class = classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
+	case "ham":
+		class = classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM
+	default:
+		fmt.Fprintln(os.Stderr, use)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	addr := fs.String("classifier", envOr("MXGATE_CLASSIFIER_ADDR", "127.0.0.1:7104"), "classifier gRPC address")
+	mailbox := fs.String("mailbox", "", "reporting mailbox (empty: an operator report, trusted at once)")
+	undo := fs.Bool("undo", false, "withdraw an earlier report of the same messages")
+	timeout := fs.Duration("timeout", 30*time.Second, "timeout per message")
+	files, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(os.Stderr, use)
+		return errUsage
+	}
+	conn, err := grpcsrv.Dial(*addr)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", *addr, err)
+	}
+	defer conn.Close()
+	client := classifierv1.NewClassifierServiceClient(conn)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, *timeout)
+		resp, err := client.Report(cctx, &classifierv1.ReportRequest{Class: class, Mailbox: *mailbox, Message: raw, Undo: *undo})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		verb := "reported as " + args[0]
+		if *undo {
+			verb = "report withdrawn (" + args[0] + ")"
+		}
+		learned := ""
+		if resp.GetLearned() {
+			learned = ", model updated"
+		}
+		fmt.Fprintf(stdout, "%s: %s, %d fingerprints%s\n", f, verb, len(resp.GetFingerprints()), learned)
+	}
+	return nil
+}
