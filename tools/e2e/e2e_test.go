@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-const hamDir = "/work/shared/corpus/spamassassin/ham"
+const hamDir = "../../../shared/corpus/spamassassin/ham"
 
 // gtube is the Generic Test for Unsolicited Bulk Email.
 const gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"os"
 	"strings"
@@ -27,27 +24,9 @@ func init() {
 	})
 }
 
-// fpImportChunk is the number of fingerprints sent per ImportFingerprints call.
-const fpImportChunk = 10000
-
-// fpFeedLine is one line of a fingerprint feed; see the classifier README.
-type fpFeedLine struct {
-	Kind   string  `json:"kind"`
-	Value  string  `json:"value,omitempty"`
-	Digest string  `json:"digest,omitempty"`
-	Class  string  `json:"class,omitempty"`
-	Weight float64 `json:"weight,omitempty"`
-	TTL    string  `json:"ttl,omitempty"`
-	Op     string  `json:"op,omitempty"`
-}
-
-var fpKinds = map[string]classifierv1.FingerprintKind{
-	"exact":      classifierv1.FingerprintKind_FINGERPRINT_KIND_EXACT,
-	"fuzzy":      classifierv1.FingerprintKind_FINGERPRINT_KIND_FUZZY,
-	"url-domain": classifierv1.FingerprintKind_FINGERPRINT_KIND_URL_DOMAIN,
-	"url":        classifierv1.FingerprintKind_FINGERPRINT_KIND_URL,
-	"attachment": classifierv1.FingerprintKind_FINGERPRINT_KIND_ATTACHMENT,
-}
+// feedChunkBytes bounds the feed text sent per ImportFingerprints call;
+// chunks end at line boundaries.
+const feedChunkBytes = 4 << 20
 
 func runFingerprints(ctx context.Context, stdout io.Writer, args []string) error {
 	if len(args) == 0 || args[0] != "import" {
@@ -77,32 +56,22 @@ func runFingerprints(ctx context.Context, stdout io.Writer, args []string) error
 		if err != nil {
 			return err
 		}
-		add, remove, err := fpParseFeed(data, time.Now())
-		if err != nil {
-			return fmt.Errorf("%s: %w", src, err)
-		}
 		name := *source
 		if name == "" {
 			name = src
 		}
 		var accepted, rejected uint32
-		for _, part := range []struct {
-			fps    []*classifierv1.Fingerprint
-			remove bool
-		}{{add, false}, {remove, true}} {
-			for i := 0; i < len(part.fps); i += fpImportChunk {
-				chunk := part.fps[i:min(i+fpImportChunk, len(part.fps))]
-				cctx, cancel := context.WithTimeout(ctx, *timeout)
-				resp, err := client.ImportFingerprints(cctx, &classifierv1.ImportFingerprintsRequest{Source: name, Fingerprints: chunk, Remove: part.remove})
-				cancel()
-				if err != nil {
-					return fmt.Errorf("%s: import: %w", src, err)
-				}
-				accepted += resp.GetAccepted()
-				rejected += resp.GetRejected()
+		for first, chunk := range feedChunks(data, feedChunkBytes) {
+			cctx, cancel := context.WithTimeout(ctx, *timeout)
+			resp, err := client.ImportFingerprints(cctx, &classifierv1.ImportFingerprintsRequest{Source: name, Feed: chunk})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s (chunk from line %d): import: %w", src, first, err)
 			}
+			accepted += resp.GetAccepted()
+			rejected += resp.GetRejected()
 		}
-		fmt.Fprintf(stdout, "%s: %d accepted, %d rejected (%d adds, %d removals)\n", src, accepted, rejected, len(add), len(remove))
+		fmt.Fprintf(stdout, "%s: %d accepted, %d rejected\n", src, accepted, rejected)
 	}
 	return nil
 }
@@ -143,72 +112,29 @@ func fpReadSource(ctx context.Context, src string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 }
 
-// fpParseFeed parses a JSON-lines feed into fingerprints to add and remove.
-func fpParseFeed(data []byte, now time.Time) (add, remove []*classifierv1.Fingerprint, err error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
+// feedChunks splits a feed into pieces of at most max bytes that end at
+// line boundaries (a single longer line is a piece of its own), keyed by
+// the number of their first line. The service parses the lines.
+func feedChunks(data []byte, max int) iter.Seq2[int, []byte] {
+	return func(yield func(int, []byte) bool) {
+		line := 1
+		for len(data) > 0 {
+			n := len(data)
+			if n > max {
+				n = max
+				if i := bytes.LastIndexByte(data[:max], '\n'); i >= 0 {
+					n = i + 1
+				} else if i := bytes.IndexByte(data, '\n'); i >= 0 {
+					n = i + 1
+				} else {
+					n = len(data)
+				}
+			}
+			if !yield(line, data[:n]) {
+				return
+			}
+			line += bytes.Count(data[:n], []byte{'\n'})
+			data = data[n:]
 		}
-		fp, rm, err := fpParseLine(line, now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		if rm {
-			remove = append(remove, fp)
-		} else {
-			add = append(add, fp)
-		}
 	}
-	return add, remove, sc.Err()
-}
-
-func fpParseLine(line []byte, now time.Time) (*classifierv1.Fingerprint, bool, error) {
-	var l fpFeedLine
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		return nil, false, err
-	}
-	kind, ok := fpKinds[strings.ToLower(l.Kind)]
-	if !ok {
-		return nil, false, fmt.Errorf("kind %q: want exact, fuzzy, url-domain, url or attachment", l.Kind)
-	}
-	fp := &classifierv1.Fingerprint{Kind: kind, Value: l.Value, Weight: l.Weight}
-	switch strings.ToLower(l.Class) {
-	case "", "spam":
-		fp.Class = classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
-	case "ham":
-		fp.Class = classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM
-	default:
-		return nil, false, fmt.Errorf("class %q: want spam or ham", l.Class)
-	}
-	if l.Digest != "" {
-		d, err := hex.DecodeString(l.Digest)
-		if err != nil {
-			return nil, false, fmt.Errorf("digest: %w", err)
-		}
-		fp.Digest = d
-	} else if strings.TrimSpace(l.Value) == "" {
-		return nil, false, errors.New("value or digest required")
-	}
-	if l.Weight < 0 {
-		return nil, false, errors.New("negative weight")
-	}
-	if l.TTL != "" {
-		d, err := time.ParseDuration(l.TTL)
-		if err != nil || d <= 0 {
-			return nil, false, fmt.Errorf("ttl %q: want a positive duration such as 720h", l.TTL)
-		}
-		fp.ExpiresAt = now.Add(d).Unix()
-	}
-	switch strings.ToLower(l.Op) {
-	case "", "add":
-		return fp, false, nil
-	case "remove":
-		return fp, true, nil
-	}
-	return nil, false, fmt.Errorf("op %q: want add or remove", l.Op)
 }

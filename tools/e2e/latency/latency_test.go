@@ -56,7 +56,7 @@ func TestDataLatency(t *testing.T) {
 }
 
 // defaultMessage is a 2.6 KB plain-text ham message of the corpus.
-const defaultMessage = "/work/shared/corpus/spamassassin/ham/easy-ham-1-00005-bf27cdea.eml"
+const defaultMessage = "../../../../shared/corpus/spamassassin/ham/easy-ham-1-00005-bf27cdea.eml"
 
 // withMessageID returns msg as DATA content (CRLF line ends, dot-stuffed,
 // terminated) with its Message-ID replaced by a unique one.

@@ -825,7 +825,11 @@ type ImportFingerprintsRequest struct {
 	Source       string         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	Fingerprints []*Fingerprint `protobuf:"bytes,2,rep,name=fingerprints,proto3" json:"fingerprints,omitempty"`
 	// Remove the listed fingerprints instead of adding them.
-	Remove        bool `protobuf:"varint,3,opt,name=remove,proto3" json:"remove,omitempty"`
+	Remove bool `protobuf:"varint,3,opt,name=remove,proto3" json:"remove,omitempty"`
+	// A fingerprint feed in the JSON-lines format of the classifier README,
+	// parsed by the service: each line adds or removes one fingerprint
+	// (its own "op"), in addition to the fingerprints above.
+	Feed          []byte `protobuf:"bytes,4,opt,name=feed,proto3" json:"feed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -879,6 +883,13 @@ func (x *ImportFingerprintsRequest) GetRemove() bool {
 		return x.Remove
 	}
 	return false
+}
+
+func (x *ImportFingerprintsRequest) GetFeed() []byte {
+	if x != nil {
+		return x.Feed
+	}
+	return nil
 }
 
 type ImportFingerprintsResponse struct {
@@ -988,11 +999,12 @@ const file_mxgate_classifier_v1_classifier_proto_rawDesc = "" +
 	"\x04undo\x18\x04 \x01(\bR\x04undo\"q\n" +
 	"\x0eReportResponse\x12E\n" +
 	"\ffingerprints\x18\x01 \x03(\v2!.mxgate.classifier.v1.FingerprintR\ffingerprints\x12\x18\n" +
-	"\alearned\x18\x02 \x01(\bR\alearned\"\x92\x01\n" +
+	"\alearned\x18\x02 \x01(\bR\alearned\"\xa6\x01\n" +
 	"\x19ImportFingerprintsRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12E\n" +
 	"\ffingerprints\x18\x02 \x03(\v2!.mxgate.classifier.v1.FingerprintR\ffingerprints\x12\x16\n" +
-	"\x06remove\x18\x03 \x01(\bR\x06remove\"T\n" +
+	"\x06remove\x18\x03 \x01(\bR\x06remove\x12\x12\n" +
+	"\x04feed\x18\x04 \x01(\fR\x04feed\"T\n" +
 	"\x1aImportFingerprintsResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x1a\n" +
 	"\brejected\x18\x02 \x01(\rR\brejected*\xc7\x01\n" +

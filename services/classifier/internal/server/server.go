@@ -3,10 +3,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -127,15 +129,36 @@ func (s *Server) ImportFingerprints(ctx context.Context, req *classifierv1.Impor
 	if s.fb == nil {
 		return nil, status.Error(codes.Unimplemented, "imports are disabled")
 	}
-	if n := len(req.GetFingerprints()); n > MaxImport {
+	add, remove := req.GetFingerprints(), []*classifierv1.Fingerprint(nil)
+	if req.GetRemove() {
+		add, remove = nil, add
+	}
+	if len(req.GetFeed()) > 0 {
+		fa, fr, err := feedback.ParseFeed(bytes.NewReader(req.GetFeed()), time.Now())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "feed: %v", err)
+		}
+		add, remove = append(add, fa...), append(remove, fr...)
+	}
+	if n := len(add) + len(remove); n > MaxImport {
 		return nil, status.Errorf(codes.InvalidArgument, "%d fingerprints exceed the limit of %d per call", n, MaxImport)
 	}
-	a, r, err := s.fb.Import(ctx, req.GetSource(), req.GetFingerprints(), req.GetRemove())
-	if err != nil {
-		return nil, s.feedbackError(ctx, "import", err)
+	var accepted, rejected int
+	for _, part := range []struct {
+		fps    []*classifierv1.Fingerprint
+		remove bool
+	}{{add, false}, {remove, true}} {
+		if len(part.fps) == 0 {
+			continue
+		}
+		a, r, err := s.fb.Import(ctx, req.GetSource(), part.fps, part.remove)
+		if err != nil {
+			return nil, s.feedbackError(ctx, "import", err)
+		}
+		accepted, rejected = accepted+a, rejected+r
 	}
-	s.log.InfoContext(ctx, "fingerprints imported", "source", req.GetSource(), "accepted", a, "rejected", r, "remove", req.GetRemove())
-	return &classifierv1.ImportFingerprintsResponse{Accepted: uint32(a), Rejected: uint32(r)}, nil
+	s.log.InfoContext(ctx, "fingerprints imported", "source", req.GetSource(), "accepted", accepted, "rejected", rejected, "adds", len(add), "removals", len(remove))
+	return &classifierv1.ImportFingerprintsResponse{Accepted: uint32(accepted), Rejected: uint32(rejected)}, nil
 }
 
 func (s *Server) feedbackError(ctx context.Context, op string, err error) error {

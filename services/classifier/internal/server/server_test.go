@@ -383,6 +383,32 @@ func TestImportAndFeed(t *testing.T) {
 	})
 }
 
+func TestImportFeedText(t *testing.T) {
+	c, _ := start(t, config.Default())
+	ctx := context.Background()
+	feed := "# operator feed\n" +
+		`{"kind":"url-domain","value":"rpc-feed-bad.example","class":"spam","ttl":"1h"}` + "\n" +
+		`{"kind":"url-domain","value":"rpc-feed-gone.example","class":"spam"}` + "\n"
+	resp, err := c.ImportFingerprints(ctx, &classifierv1.ImportFingerprintsRequest{Source: "rpc-feed", Feed: []byte(feed)})
+	if err != nil || resp.GetAccepted() != 2 {
+		t.Fatalf("import feed: %v, %v", resp, err)
+	}
+	poll(t, 5*time.Second, "feed domain matched", func() bool {
+		return hasEvidence(classify(t, c, rawMessage("link", hamBody+"\nhttp://rpc-feed-bad.example/\n")), "fingerprint.url-domain")
+	})
+	remove := `{"kind":"url-domain","value":"rpc-feed-bad.example","op":"remove"}` + "\n"
+	if _, err := c.ImportFingerprints(ctx, &classifierv1.ImportFingerprintsRequest{Source: "rpc-feed", Feed: []byte(remove)}); err != nil {
+		t.Fatalf("remove via feed: %v", err)
+	}
+	poll(t, 5*time.Second, "removed domain no longer matched", func() bool {
+		return !hasEvidence(classify(t, c, rawMessage("link", hamBody+"\nhttp://rpc-feed-bad.example/\n")), "fingerprint.url-domain")
+	})
+	_, err = c.ImportFingerprints(ctx, &classifierv1.ImportFingerprintsRequest{Source: "rpc-feed", Feed: []byte(`{"kind":"nope","value":"x"}`)})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("bad feed: %v, want InvalidArgument naming line 1", err)
+	}
+}
+
 func poll(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
