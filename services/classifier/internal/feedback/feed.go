@@ -29,7 +29,7 @@ import (
 //
 // kind is exact, fuzzy, url-domain, url or attachment; value is the plain
 // value (text, domain, URL, hex SHA-256), digest the hex digest instead
-// (32 bytes, or the 64-byte MinHash signature for fuzzy); class is spam
+// (32 bytes, or the fingerprint.SigLen-byte MinHash signature for fuzzy); class is spam
 // (default) or ham; weight 0 uses the kind's default; ttl (a Go duration)
 // is capped by the database's maximum age; op is add (default) or remove.
 type FeedLine struct {

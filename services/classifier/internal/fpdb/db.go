@@ -5,9 +5,9 @@
 // loads the latest snapshot and replays only what followed it.
 //
 // The index holds no per-entry pointers or strings: digests are reduced to
-// 64-bit keys (the kind and class mixed in) in maps of fixed-size structs,
-// fuzzy signatures live in one slice, and their LSH band keys in a sorted
-// array of packed (key, index) pairs (see bandIndex).
+// 64-bit keys (the kind and class mixed in) in flat open-addressing tables
+// (see table), fuzzy signatures live in fixed-size chunks and their LSH
+// bands in tables of 32-bit entry indexes (see fuzzyStore).
 package fpdb
 
 import (
@@ -29,6 +29,8 @@ const (
 	ClassSpam Class = 1
 	ClassHam  Class = 2
 )
+
+func (c Class) valid() bool { return c == ClassSpam || c == ClassHam }
 
 // String returns "spam" or "ham".
 func (c Class) String() string {
@@ -105,29 +107,34 @@ func (m meta) trusted() bool        { return m.flags&flagTrusted != 0 }
 func (m meta) alive() bool          { return m.trusted() || m.reporters > 0 }
 func (m meta) live(now uint32) bool { return m.expires > now }
 
-type fuzzyEntry struct {
-	sig  fingerprint.Signature
-	key  uint64
-	meta meta
+// dkey is the key of a digest entry.
+type dkey uint64
+
+func (k dkey) hash() uint64 { return mix64(uint64(k)) }
+
+// pairKey names one untrusted source's report of one entry: the entry's
+// key and a 32-bit hash of the source (12 bytes, no padding). Two sources
+// colliding on one entry would count as one reporter, never as more.
+type pairKey struct{ entryLo, entryHi, source uint32 }
+
+func newPairKey(entry uint64, source uint32) pairKey {
+	return pairKey{uint32(entry), uint32(entry >> 32), source}
 }
 
-type pairKey struct{ entry, source uint64 }
+func (k pairKey) entry() uint64 { return uint64(k.entryHi)<<32 | uint64(k.entryLo) }
+
+func (k pairKey) hash() uint64 { return mix64(k.entry() ^ uint64(k.source)<<17) }
 
 // DB is the in-memory fingerprint index. It is safe for concurrent use.
 type DB struct {
 	opts Options
 
 	mu      sync.RWMutex
-	digests map[uint64]meta
+	digests table[dkey, meta]
 	// pairs records which untrusted source reported which entry, with the
 	// pair's expiry, so reporters are counted once each and can withdraw.
-	pairs map[pairKey]uint32
-	// fuzzy entries; a removed slot is recycled through free.
-	fuzzy    []fuzzyEntry
-	fuzzyIdx map[uint64]uint32
-	free     []uint32
-	// bands maps LSH band keys to fuzzy entry indexes.
-	bands   bandIndex
+	pairs   table[pairKey, uint32]
+	fuzzy   fuzzyStore
 	lastSeq uint64
 }
 
@@ -145,42 +152,31 @@ func New(opts Options) *DB {
 }
 
 func (db *DB) reset() {
-	db.digests = make(map[uint64]meta)
-	db.pairs = make(map[pairKey]uint32)
-	db.fuzzy = nil
-	db.fuzzyIdx = make(map[uint64]uint32)
-	db.free = nil
-	db.bands = newBandIndex()
+	db.digests = table[dkey, meta]{}
+	db.pairs = table[pairKey, uint32]{maxLoad: 0.9} // not on the lookup path: dense
+	db.fuzzy = fuzzyStore{}
 	db.lastSeq = 0
 }
 
 // Options returns the options the DB was built with.
 func (db *DB) Options() Options { return db.opts }
 
-// key derives the 64-bit index key of a fingerprint of a class.
+// key derives the 64-bit key of a fingerprint of a class (the digest
+// table's key, and the entry half of a report's key).
 func key(fp *fingerprint.FP, c Class) uint64 {
-	var d [8]byte
 	if fp.Kind == fingerprint.KindFuzzy {
-		s := sha256.Sum256(fp.Sig[:])
-		copy(d[:], s[:8])
-	} else {
-		copy(d[:], fp.Digest[:8])
+		return fuzzyKey(&fp.Sig, c)
 	}
-	return binary.LittleEndian.Uint64(d[:]) ^ mixKC(fp.Kind, c)
+	return binary.LittleEndian.Uint64(fp.Digest[:8]) ^ mixKC(fp.Kind, c)
 }
 
 func mixKC(k fingerprint.Kind, c Class) uint64 {
-	x := uint64(k)<<8 | uint64(c) + 0x9e3779b97f4a7c15
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+	return mix64(uint64(k)<<8 | uint64(c) + 0x9e3779b97f4a7c15)
 }
 
-func sourceKey(s string) uint64 {
+func sourceKey(s string) uint32 {
 	h := sha256.Sum256([]byte(s))
-	return binary.LittleEndian.Uint64(h[:8])
+	return binary.LittleEndian.Uint32(h[:4])
 }
 
 func unixSec(t time.Time) uint32 {
@@ -229,17 +225,7 @@ func (db *DB) add(e *Entry, now time.Time) {
 		return
 	}
 	k := key(&e.FP, e.Class)
-	var m meta
-	var fi uint32
-	var exists bool
-	if e.FP.Kind == fingerprint.KindFuzzy {
-		fi, exists = db.fuzzyIdx[k]
-		if exists {
-			m = db.fuzzy[fi].meta
-		}
-	} else {
-		m, exists = db.digests[k]
-	}
+	m, fi, exists := db.get(&e.FP, e.Class, k)
 	if !exists {
 		m = meta{kind: uint8(e.FP.Kind), flags: uint8(e.Class) << classShift}
 	}
@@ -247,14 +233,14 @@ func (db *DB) add(e *Entry, now time.Time) {
 		m.flags |= flagTrusted
 		m.weight = float32(e.Weight)
 	} else {
-		pk := pairKey{k, sourceKey(e.Source)}
-		if pexp, dup := db.pairs[pk]; !dup {
+		pk := newPairKey(k, sourceKey(e.Source))
+		if pexp, dup := db.pairs.get(pk); !dup {
 			if m.reporters < math.MaxUint16 {
 				m.reporters++
 			}
-			db.pairs[pk] = exp
+			db.pairs.put(pk, exp)
 		} else if exp > pexp {
-			db.pairs[pk] = exp
+			db.pairs.put(pk, exp)
 		}
 		if !m.trusted() && float32(e.Weight) > m.weight {
 			m.weight = float32(e.Weight)
@@ -263,68 +249,41 @@ func (db *DB) add(e *Entry, now time.Time) {
 	if exp > m.expires {
 		m.expires = exp
 	}
-	if e.FP.Kind != fingerprint.KindFuzzy {
-		db.digests[k] = m
-		return
-	}
-	if exists {
-		db.fuzzy[fi].meta = m
-		return
-	}
-	db.insertFuzzy(k, &e.FP.Sig, m)
-}
-
-func (db *DB) insertFuzzy(k uint64, sig *fingerprint.Signature, m meta) {
-	var fi uint32
-	if n := len(db.free); n > 0 {
-		fi = db.free[n-1]
-		db.free = db.free[:n-1]
-		db.fuzzy[fi] = fuzzyEntry{sig: *sig, key: k, meta: m}
-	} else {
-		fi = uint32(len(db.fuzzy))
-		db.fuzzy = append(db.fuzzy, fuzzyEntry{sig: *sig, key: k, meta: m})
-	}
-	db.fuzzyIdx[k] = fi
-	for _, bk := range bandKeys(sig) {
-		db.bands.add(bk, fi)
+	switch {
+	case e.FP.Kind != fingerprint.KindFuzzy:
+		db.digests.put(dkey(k), m)
+	case exists:
+		db.fuzzy.at(fi).meta = m
+	default:
+		db.fuzzy.insert(&e.FP.Sig, m)
 	}
 }
 
-// bandKeys returns the distinct band keys of a signature.
-func bandKeys(sig *fingerprint.Signature) []uint32 {
-	all := fingerprint.BandKeys(sig)
-	keys := all[:0]
-	for _, k := range all {
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
+// get returns the meta of an entry (k is its key) and, for a fuzzy one,
+// its index.
+func (db *DB) get(fp *fingerprint.FP, c Class, k uint64) (m meta, fi uint32, ok bool) {
+	if fp.Kind == fingerprint.KindFuzzy {
+		if fi, ok = db.fuzzy.find(&fp.Sig, c); ok {
+			m = db.fuzzy.at(fi).meta
 		}
+		return m, fi, ok
 	}
-	return keys
+	m, ok = db.digests.get(dkey(k))
+	return m, 0, ok
 }
 
 func (db *DB) remove(e *Entry) {
 	k := key(&e.FP, e.Class)
-	var m meta
-	var fi uint32
-	var exists bool
-	if e.FP.Kind == fingerprint.KindFuzzy {
-		if fi, exists = db.fuzzyIdx[k]; exists {
-			m = db.fuzzy[fi].meta
-		}
-	} else {
-		m, exists = db.digests[k]
-	}
+	m, fi, exists := db.get(&e.FP, e.Class, k)
 	if !exists {
 		return
 	}
 	if e.Trusted {
 		m.flags &^= flagTrusted
 	} else {
-		pk := pairKey{k, sourceKey(e.Source)}
-		if _, ok := db.pairs[pk]; !ok {
+		if !db.pairs.del(newPairKey(k, sourceKey(e.Source))) {
 			return
 		}
-		delete(db.pairs, pk)
 		if m.reporters > 0 {
 			m.reporters--
 		}
@@ -336,29 +295,16 @@ func (db *DB) remove(e *Entry) {
 // nothing holds it any more.
 func (db *DB) store(k uint64, fi uint32, m meta) {
 	fuzzy := fingerprint.Kind(m.kind) == fingerprint.KindFuzzy
-	if m.alive() {
-		if fuzzy {
-			db.fuzzy[fi].meta = m
-		} else {
-			db.digests[k] = m
-		}
-		return
+	switch {
+	case m.alive() && fuzzy:
+		db.fuzzy.at(fi).meta = m
+	case m.alive():
+		db.digests.put(dkey(k), m)
+	case fuzzy:
+		db.fuzzy.remove(fi)
+	default:
+		db.digests.del(dkey(k))
 	}
-	if !fuzzy {
-		delete(db.digests, k)
-		return
-	}
-	db.dropFuzzy(k, fi)
-}
-
-func (db *DB) dropFuzzy(k uint64, fi uint32) {
-	fe := &db.fuzzy[fi]
-	for _, bk := range bandKeys(&fe.sig) {
-		db.bands.remove(bk, fi)
-	}
-	delete(db.fuzzyIdx, k)
-	*fe = fuzzyEntry{}
-	db.free = append(db.free, fi)
 }
 
 // Lookup returns the live entries matching the fingerprints of a message:
@@ -376,7 +322,7 @@ func (db *DB) Lookup(fps []fingerprint.FP, now time.Time) []Match {
 			continue
 		}
 		for _, c := range [...]Class{ClassSpam, ClassHam} {
-			if m, ok := db.digests[key(fp, c)]; ok && m.live(t) && m.alive() {
+			if m, ok := db.digests.get(dkey(key(fp, c))); ok && m.live(t) && m.alive() {
 				out = append(out, match(m, fp, 1))
 			}
 		}
@@ -391,29 +337,38 @@ func match(m meta, fp *fingerprint.FP, sim float64) Match {
 	}
 }
 
+// maxBandCandidates bounds the entries compared per band of a lookup: a
+// campaign of many near-identical stored variants shares its band values,
+// and comparing a few dozen of them finds a match as well as all would.
+const maxBandCandidates = 48
+
 func (db *DB) lookupFuzzy(fp *fingerprint.FP, t uint32, out []Match) []Match {
 	var best [3]Match
-	var seen [8]uint32
+	var seen [16]uint32
 	checked := seen[:0]
-	consider := func(fi uint32) {
-		for _, x := range checked {
-			if x == fi {
-				return
-			}
+	n := 0
+	consider := func(fi uint32) bool {
+		if n++; n > maxBandCandidates {
+			return false
+		}
+		if slices.Contains(checked, fi) {
+			return true
 		}
 		checked = append(checked, fi)
-		fe := &db.fuzzy[fi]
+		fe := db.fuzzy.at(fi)
 		if !fe.meta.live(t) || !fe.meta.alive() {
-			return
+			return true
 		}
 		sim := fingerprint.Similarity(&fp.Sig, &fe.sig)
 		c := fe.meta.class()
 		if sim >= db.opts.FuzzyThreshold && sim > best[c].Similarity {
 			best[c] = match(fe.meta, fp, sim)
 		}
+		return true
 	}
-	for _, bk := range fingerprint.BandKeys(&fp.Sig) {
-		db.bands.each(bk, consider)
+	for b := 0; b < fingerprint.Bands; b++ {
+		n = 0
+		db.fuzzy.candidates(b, fingerprint.BandValue(&fp.Sig, b), consider)
 	}
 	for _, c := range [...]Class{ClassSpam, ClassHam} {
 		if best[c].Similarity > 0 {
@@ -429,38 +384,53 @@ func (db *DB) Sweep(now time.Time) int {
 	t := unixSec(now)
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	// Expired reports: withdraw them from their entries. A fuzzy entry is
+	// found by its key, which is computed from its signature, so those are
+	// collected and matched in one pass over the fuzzy entries.
+	var expired []pairKey
+	db.pairs.each(func(pk pairKey, exp uint32) {
+		if exp <= t {
+			expired = append(expired, pk)
+		}
+	})
+	fuzzyGone := map[uint64]uint16{}
+	for _, pk := range expired {
+		db.pairs.del(pk)
+		if m, ok := db.digests.get(dkey(pk.entry())); ok {
+			if m.reporters > 0 {
+				m.reporters--
+			}
+			db.store(pk.entry(), 0, m)
+		} else {
+			fuzzyGone[pk.entry()]++
+		}
+	}
+	var drop []uint32
 	n := 0
-	for pk, exp := range db.pairs {
-		if exp > t {
-			continue
-		}
-		delete(db.pairs, pk)
-		if m, ok := db.digests[pk.entry]; ok {
-			if m.reporters > 0 {
-				m.reporters--
+	db.fuzzy.each(func(i uint32, e *fuzzyEntry) {
+		if len(fuzzyGone) > 0 {
+			if n := fuzzyGone[fuzzyKey(&e.sig, e.meta.class())]; n > 0 {
+				e.meta.reporters -= min(n, e.meta.reporters)
 			}
-			db.store(pk.entry, 0, m)
-		} else if fi, ok := db.fuzzyIdx[pk.entry]; ok {
-			m := db.fuzzy[fi].meta
-			if m.reporters > 0 {
-				m.reporters--
-			}
-			db.store(pk.entry, fi, m)
 		}
-	}
-	for k, m := range db.digests {
+		if !e.meta.live(t) {
+			drop = append(drop, i)
+			n++
+		} else if !e.meta.alive() {
+			drop = append(drop, i)
+		}
+	})
+	db.fuzzy.removeAll(drop)
+	var dead []dkey
+	db.digests.each(func(k dkey, m meta) {
 		if !m.live(t) {
-			delete(db.digests, k)
-			n++
+			dead = append(dead, k)
 		}
+	})
+	for _, k := range dead {
+		db.digests.del(k)
 	}
-	for k, fi := range db.fuzzyIdx {
-		if !db.fuzzy[fi].meta.live(t) {
-			db.dropFuzzy(k, fi)
-			n++
-		}
-	}
-	return n
+	return n + len(dead)
 }
 
 // Stats describes the index size.
@@ -473,7 +443,7 @@ type Stats struct {
 func (db *DB) Stats() Stats {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	return Stats{Digests: len(db.digests), Fuzzy: len(db.fuzzyIdx), Reports: len(db.pairs), LastSeq: db.lastSeq}
+	return Stats{Digests: db.digests.len(), Fuzzy: db.fuzzy.len(), Reports: db.pairs.len(), LastSeq: db.lastSeq}
 }
 
 // LastSeq returns the stream sequence of the last applied event message.

@@ -35,6 +35,6 @@ func (l *Local) WaitApplied(context.Context, uint64, uint64) error { return nil 
 func (db *DB) HasReport(fp *fingerprint.FP, c Class, source string) bool {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	_, ok := db.pairs[pairKey{key(fp, c), sourceKey(source)}]
+	_, ok := db.pairs.get(newPairKey(key(fp, c), sourceKey(source)))
 	return ok
 }

@@ -15,11 +15,19 @@ import (
 // ErrBadSnapshot is returned when a snapshot cannot be read.
 var ErrBadSnapshot = errors.New("fpdb: bad snapshot")
 
-// Snapshot format (little endian): magic, last applied stream sequence,
-// then three sections each prefixed by its record count — digests (key,
-// meta), fuzzy entries (key, signature, meta), reports (entry key, source
-// key, expiry) — and a CRC-32 (IEEE) of everything before it.
-var snapMagic = [8]byte{'M', 'X', 'F', 'P', 'D', 'B', '1', '\n'}
+// Snapshot format (little endian): an 8-byte header "MXFPDB", the format
+// version as one ASCII digit (snapVersion; "MXFPDB1\n" was version 1) and
+// '\n'; the last applied stream
+// sequence; the signature length; then three sections each prefixed by its
+// record count — digests (key, meta), fuzzy entries (signature, meta),
+// reports (entry key, 32-bit source key, expiry) — and a CRC-32 (IEEE) of
+// everything before it. Another version, signature length or a checksum
+// mismatch is rejected with ErrBadSnapshot (the replica then replays the
+// stream instead). Version 1 held 64-byte signatures of an earlier MinHash
+// layout and an entry key per fuzzy record.
+var snapMagic = [6]byte{'M', 'X', 'F', 'P', 'D', 'B'}
+
+const snapVersion = '2'
 
 const metaBytes = 12
 
@@ -46,34 +54,34 @@ func (db *DB) WriteSnapshot(w io.Writer) (uint64, error) {
 	defer db.mu.RUnlock()
 	crc := crc32.NewIEEE()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
-	var buf [8 + fingerprint.SigLen + metaBytes]byte
+	var buf [fingerprint.SigLen + metaBytes]byte
 	put64 := func(v uint64) {
 		binary.LittleEndian.PutUint64(buf[:8], v)
 		bw.Write(buf[:8]) //nolint:errcheck // bufio keeps the first error for Flush
 	}
-	bw.Write(snapMagic[:]) //nolint:errcheck
+	bw.Write(snapMagic[:])              //nolint:errcheck
+	bw.Write([]byte{snapVersion, '\n'}) //nolint:errcheck
 	put64(db.lastSeq)
-	put64(uint64(len(db.digests)))
-	for k, m := range db.digests {
-		binary.LittleEndian.PutUint64(buf[:8], k)
+	put64(fingerprint.SigLen)
+	put64(uint64(db.digests.len()))
+	db.digests.each(func(k dkey, m meta) {
+		binary.LittleEndian.PutUint64(buf[:8], uint64(k))
 		putMeta(buf[8:], m)
 		bw.Write(buf[:8+metaBytes]) //nolint:errcheck
-	}
-	put64(uint64(len(db.fuzzyIdx)))
-	for k, fi := range db.fuzzyIdx {
-		fe := &db.fuzzy[fi]
-		binary.LittleEndian.PutUint64(buf[:8], k)
-		copy(buf[8:], fe.sig[:])
-		putMeta(buf[8+fingerprint.SigLen:], fe.meta)
-		bw.Write(buf[:]) //nolint:errcheck
-	}
-	put64(uint64(len(db.pairs)))
-	for pk, exp := range db.pairs {
-		binary.LittleEndian.PutUint64(buf[:8], pk.entry)
-		binary.LittleEndian.PutUint64(buf[8:16], pk.source)
-		binary.LittleEndian.PutUint32(buf[16:20], exp)
-		bw.Write(buf[:20]) //nolint:errcheck
-	}
+	})
+	put64(uint64(db.fuzzy.len()))
+	db.fuzzy.each(func(_ uint32, fe *fuzzyEntry) {
+		copy(buf[:], fe.sig[:])
+		putMeta(buf[fingerprint.SigLen:], fe.meta)
+		bw.Write(buf[:fingerprint.SigLen+metaBytes]) //nolint:errcheck
+	})
+	put64(uint64(db.pairs.len()))
+	db.pairs.each(func(pk pairKey, exp uint32) {
+		binary.LittleEndian.PutUint64(buf[:8], pk.entry())
+		binary.LittleEndian.PutUint32(buf[8:12], pk.source)
+		binary.LittleEndian.PutUint32(buf[12:16], exp)
+		bw.Write(buf[:16]) //nolint:errcheck
+	})
 	if err := bw.Flush(); err != nil {
 		return 0, fmt.Errorf("fpdb: write snapshot: %w", err)
 	}
@@ -91,11 +99,11 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	// length is known (a bytes.Reader), so a corrupt count allocates little.
 	sizeHint := uint64(1 << 16)
 	if l, ok := r.(interface{ Len() int }); ok {
-		sizeHint = uint64(l.Len()) / (8 + fingerprint.SigLen + metaBytes)
+		sizeHint = uint64(l.Len()) / (8 + metaBytes)
 	}
 	crc := crc32.NewIEEE()
 	br := bufio.NewReaderSize(r, 64<<10)
-	var buf [8 + fingerprint.SigLen + metaBytes]byte
+	var buf [fingerprint.SigLen + metaBytes]byte
 	var err error
 	read := func(n int) []byte {
 		if err == nil {
@@ -105,45 +113,56 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 		return buf[:n]
 	}
 	get64 := func() uint64 { return binary.LittleEndian.Uint64(read(8)) }
-	if string(read(8)) != string(snapMagic[:]) {
+	hdr := read(8)
+	if string(hdr[:6]) != string(snapMagic[:]) || hdr[7] != '\n' {
 		return 0, fmt.Errorf("%w: magic", ErrBadSnapshot)
+	}
+	if hdr[6] != snapVersion {
+		return 0, fmt.Errorf("%w: format version %q, want %q", ErrBadSnapshot, hdr[6], snapVersion)
 	}
 	fresh := New(db.opts)
 	fresh.lastSeq = get64()
+	if n := get64(); n != fingerprint.SigLen {
+		return 0, fmt.Errorf("%w: %d-byte signatures, want %d", ErrBadSnapshot, n, fingerprint.SigLen)
+	}
 	n := get64()
 	const maxRecords = 1 << 30
 	if n > maxRecords {
 		return 0, fmt.Errorf("%w: %d digests", ErrBadSnapshot, n)
 	}
-	fresh.digests = make(map[uint64]meta, min(n, sizeHint*4, 1<<24))
+	// Presizing is bounded by what the input can hold, so a corrupt count
+	// cannot exhaust memory.
+	fresh.digests.reserve(int(min(n, sizeHint, 1<<24)))
 	for i := uint64(0); i < n && err == nil; i++ {
 		b := read(8 + metaBytes)
-		fresh.digests[binary.LittleEndian.Uint64(b)] = getMeta(b[8:])
+		fresh.digests.put(dkey(binary.LittleEndian.Uint64(b)), getMeta(b[8:]))
 	}
 	n = get64()
 	if n > maxRecords {
 		return 0, fmt.Errorf("%w: %d fuzzy entries", ErrBadSnapshot, n)
 	}
-	if hint := min(n, sizeHint, 1<<22); hint > 0 { // size the index once; a corrupt count cannot exhaust memory
-		fresh.fuzzy = make([]fuzzyEntry, 0, hint)
-		fresh.fuzzyIdx = make(map[uint64]uint32, hint)
-	}
+	var sig fingerprint.Signature
 	for i := uint64(0); i < n && err == nil; i++ {
-		b := read(len(buf))
-		e := Entry{FP: fingerprint.FP{Kind: fingerprint.KindFuzzy}}
-		copy(e.FP.Sig[:], b[8:])
-		m := getMeta(b[8+fingerprint.SigLen:])
-		k := binary.LittleEndian.Uint64(b)
-		fresh.insertFuzzy(k, &e.FP.Sig, m)
+		b := read(fingerprint.SigLen + metaBytes)
+		copy(sig[:], b)
+		m := getMeta(b[fingerprint.SigLen:])
+		if err == nil && (fingerprint.Kind(m.kind) != fingerprint.KindFuzzy || !m.class().valid()) {
+			err = fmt.Errorf("fuzzy record %d: kind %d class %d", i, m.kind, m.class())
+			break
+		}
+		fresh.fuzzy.append(&sig, m)
+	}
+	if err == nil {
+		fresh.fuzzy.rebuild(int(float64(fresh.fuzzy.live)/0.85) + 64) // some room before the first growth
 	}
 	n = get64()
 	if n > maxRecords {
 		return 0, fmt.Errorf("%w: %d reports", ErrBadSnapshot, n)
 	}
-	fresh.pairs = make(map[pairKey]uint32, min(n, sizeHint*4, 1<<24))
+	fresh.pairs.reserve(int(min(n, sizeHint, 1<<24)))
 	for i := uint64(0); i < n && err == nil; i++ {
-		b := read(20)
-		fresh.pairs[pairKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}] = binary.LittleEndian.Uint32(b[16:])
+		b := read(16)
+		fresh.pairs.put(newPairKey(binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[12:]))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
@@ -158,7 +177,6 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	db.digests, db.pairs, db.lastSeq = fresh.digests, fresh.pairs, fresh.lastSeq
-	db.fuzzy, db.fuzzyIdx, db.free, db.bands = fresh.fuzzy, fresh.fuzzyIdx, fresh.free, fresh.bands
+	db.digests, db.pairs, db.fuzzy, db.lastSeq = fresh.digests, fresh.pairs, fresh.fuzzy, fresh.lastSeq
 	return db.lastSeq, nil
 }
