@@ -40,6 +40,26 @@ func TestEmbeddedModel(t *testing.T) {
 	}
 }
 
+// TestTrivialMailIsLegit: a short test message with no evidence either way
+// (what `swaks --to alice@example.com` sends) scores near the model's
+// neutral point and must be legit, not suspected.
+func TestTrivialMailIsLegit(t *testing.T) {
+	m, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{"root@vm", "root@mail.example.net", "root@localhost.localdomain", "alice@example.com", "postmaster@host1.corp.example.org"} {
+		raw := "Date: Mon, 23 Nov 2026 16:03:06 +0000\nTo: alice@example.com\nFrom: " + from + "\n" +
+			"Subject: test Mon, 23 Nov 2026 16:03:06 +0000\nMessage-Id: <20261123160306.027877@vm>\n" +
+			"X-Mailer: swaks v20240103.0 jetmore.org/john/swaks\n\nThis is a test mailing\n\n"
+		msg := textextract.Parse([]byte(raw))
+		s := m.Score(msg)
+		if d := decide.Default().Decide(s, msg); d.Class != decide.Legit {
+			t.Errorf("test mail from %s: class %v, score %.2f", from, d.Class, s)
+		}
+	}
+}
+
 func loadCorpus(b *testing.B) [][]byte {
 	dir := os.Getenv("MXGATE_CORPUS")
 	if dir == "" {

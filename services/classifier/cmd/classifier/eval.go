@@ -22,7 +22,8 @@ func runEval(ctx context.Context, args []string) error {
 	spam := fs.String("spam", "../shared/corpus/spamassassin/spam", "directory of spam messages")
 	folds := fs.Int("folds", 10, "number of folds")
 	seed := fs.Uint64("seed", 1, "fold assignment seed")
-	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures")
+	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures and classes")
+	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	p := model.DefaultParams()
 	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
@@ -35,7 +36,8 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	prog := newProgress("eval")
 	prog.printf("extracting features of %d messages", len(files))
-	ex := eval.Examples(p, files)
+	msgs := eval.Parse(files)
+	ex := eval.ExamplesOf(p, files, msgs)
 	scores, err := eval.CrossValidate(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) })
 	if err != nil {
 		return err
@@ -58,5 +60,32 @@ func runEval(ctx context.Context, args []string) error {
 	if mt.HardHam > 0 {
 		fmt.Fprintf(w, "hard_ham FPR at threshold %g: %.2f%% (%d messages)\n", mt.Threshold, mt.HardHamFPR*100, mt.HardHam)
 	}
+	cfg := decide.Default()
+	cfg.SpamThreshold, cfg.SuspectedThreshold = *threshold, *suspected
+	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "score reached by the top ham:")
+	for _, q := range []float64{0.02, 0.01, 0.005, 0.002, 0.001} {
+		fmt.Fprintf(w, " %g%% %.2f;", q*100, eval.HamQuantile(scores, spamL, q))
+	}
+	fmt.Fprintln(w)
+	cs := eval.Classes(cfg, scores, msgs, spamL, hard)
+	fmt.Fprintf(w, "classes (spam >= %g, suspected >= %g):\n", cfg.SpamThreshold, cfg.SuspectedThreshold)
+	row := func(name string, n [4]int) {
+		total := n[0] + n[1] + n[2] + n[3]
+		if total == 0 {
+			return
+		}
+		fmt.Fprintf(w, "  %-8s", name)
+		for _, c := range []decide.Class{decide.Legit, decide.Marketing, decide.Suspected, decide.Spam} {
+			fmt.Fprintf(w, " %s %.2f%% (%d)", c, 100*float64(n[c])/float64(total), n[c])
+		}
+		fmt.Fprintln(w)
+	}
+	row("ham", cs.Ham)
+	row("hard_ham", cs.HardHam)
+	row("spam", cs.Spam)
 	return nil
 }

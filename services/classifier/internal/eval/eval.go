@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
@@ -71,10 +72,22 @@ func LoadDir(dir string, spam bool) ([]File, error) {
 
 // Examples parses files and computes their features for params.
 func Examples(p model.Params, files []File) []model.Example {
+	return ExamplesOf(p, files, Parse(files))
+}
+
+// Parse parses files (in order).
+func Parse(files []File) []*textextract.Message {
 	msgs := make([]*textextract.Message, len(files))
-	labels := make([]bool, len(files))
 	for i, f := range files {
 		msgs[i] = textextract.Parse(f.Raw)
+	}
+	return msgs
+}
+
+// ExamplesOf computes the features of files parsed as msgs (see Parse).
+func ExamplesOf(p model.Params, files []File, msgs []*textextract.Message) []model.Example {
+	labels := make([]bool, len(files))
+	for i, f := range files {
 		labels[i] = f.Spam
 	}
 	return model.Extract(p, msgs, labels)
@@ -244,4 +257,50 @@ func auc(ham, spam []float64) float64 {
 		total += float64(lo) + 0.5*float64(hi-lo)
 	}
 	return total / (float64(len(ham)) * float64(len(spam)))
+}
+
+// ClassShares counts the classes a decision configuration gives to scored
+// messages, separately for ham, spam and the hard_ham group.
+type ClassShares struct {
+	Ham, Spam, HardHam [4]int // indexed by decide.Class
+}
+
+// Classes decides every scored message with cfg. msgs are the parsed
+// messages (for the header rules of the marketing class).
+func Classes(cfg decide.Config, scores []float64, msgs []*textextract.Message, spam, hard []bool) ClassShares {
+	var cs ClassShares
+	for i, s := range scores {
+		c := cfg.Decide(s, msgs[i]).Class
+		switch {
+		case spam[i]:
+			cs.Spam[c]++
+		default:
+			cs.Ham[c]++
+			if hard != nil && hard[i] {
+				cs.HardHam[c]++
+			}
+		}
+	}
+	return cs
+}
+
+// HamQuantile returns the score that only a fraction q of the ham messages
+// reach or exceed (the (1-q) quantile of the ham scores).
+func HamQuantile(scores []float64, spam []bool, q float64) float64 {
+	var hs []float64
+	for i, s := range scores {
+		if !spam[i] {
+			hs = append(hs, s)
+		}
+	}
+	if len(hs) == 0 {
+		return math.Inf(1)
+	}
+	slices.Sort(hs)
+	slices.Reverse(hs)
+	k := int(math.Floor(q * float64(len(hs))))
+	if k >= len(hs) {
+		k = len(hs) - 1
+	}
+	return hs[k]
 }

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 func TestComputeMetrics(t *testing.T) {
@@ -177,5 +179,35 @@ func TestTrainReproducible(t *testing.T) {
 	}
 	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
 		t.Fatal("training twice gave different model files")
+	}
+}
+
+func TestHamQuantileAndClasses(t *testing.T) {
+	// 1000 ham at 0..999, 2 spam.
+	var scores []float64
+	var spam []bool
+	for i := 0; i < 1000; i++ {
+		scores = append(scores, float64(i))
+		spam = append(spam, false)
+	}
+	scores = append(scores, 5, 2000)
+	spam = append(spam, true, true)
+	for _, c := range []struct{ q, want float64 }{{0.01, 989}, {0.001, 998}, {0, 999}, {1, 0}} {
+		if got := HamQuantile(scores, spam, c.q); got != c.want {
+			t.Errorf("HamQuantile(%g) = %g, want %g", c.q, got, c.want)
+		}
+	}
+	plain := textextract.Parse([]byte("From: a@example.org\nSubject: hi\n\nhello\n"))
+	msgs := make([]*textextract.Message, len(scores))
+	for i := range msgs {
+		msgs[i] = plain
+	}
+	hard := make([]bool, len(scores))
+	hard[995] = true
+	cfg := decide.Config{SpamThreshold: 990, SuspectedThreshold: 900, MarketingMaxScore: 990, MarketingMinEvidence: 3}
+	cs := Classes(cfg, scores, msgs, spam, hard)
+	if cs.Ham != [4]int{decide.Legit: 900, decide.Suspected: 90, decide.Spam: 10} ||
+		cs.Spam != [4]int{decide.Legit: 1, decide.Spam: 1} || cs.HardHam != [4]int{decide.Spam: 1} {
+		t.Errorf("classes: %+v", cs)
 	}
 }

@@ -10,7 +10,8 @@
 //     subject ones prefixed with the field name;
 //   - selected header fields: sender and reply-to domains, mailer, message-id
 //     shape, list headers, content type, priority;
-//   - URL host names, registered domains, top-level domains and numeric hosts;
+//   - URL host names, registered domains, top-level domains, numeric hosts
+//     and the words of URL paths and queries;
 //   - HTML markup: the tag names and tag/attribute pairs used;
 //   - attachment types and extensions, and a few structural properties.
 //
@@ -41,11 +42,14 @@ type Config struct {
 	CharBytes int   // bytes of the canonical view that character 4-grams cover
 	MaxWords  int   // words of the body used for words and OSB bigrams
 	OSBWindow int   // OSB window (tokens), 1 = unigrams only
+	// URLPathWords adds the words of each URL's path and query (as URL
+	// features, so both views see them).
+	URLPathWords bool
 }
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 4000, MaxWords: 1200, OSBWindow: 5}
+	return Config{Bits: 21, CharBytes: 4000, MaxWords: 1200, OSBWindow: 5, URLPathWords: true}
 }
 
 // Namespaces of the feature families.
@@ -369,6 +373,9 @@ func (e *Extractor) urls(m *textextract.Message) {
 		if strings.Contains(u, "%") {
 			e.addStr(nsURL, "escaped")
 		}
+		if e.cfg.URLPathWords {
+			forEachWord(urlPath(u), 16, &e.buf, e.addURLPathWord)
+		}
 		if strings.Contains(u, "@") {
 			e.addStr(nsURL, "userinfo")
 		}
@@ -500,6 +507,37 @@ func urlHost(u string) string {
 		s = s[:i]
 	}
 	return strings.ToLower(strings.TrimSuffix(s, "."))
+}
+
+// urlPathSeed is the hash state after the prefix of the URL path-word
+// features, so that addURLPathWord(w) adds what addStr(nsURL, "path:"+w)
+// would, without building the string.
+var urlPathSeed = func() uint64 {
+	ns := nsURL
+	return hashString(ns*0x9E3779B97F4A7C15, "path:")
+}()
+
+// addURLPathWord adds the URL feature "path:<w>".
+func (e *Extractor) addURLPathWord(w []byte) {
+	h := urlPathSeed
+	for _, c := range w {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	e.add(h)
+}
+
+// urlPath returns what follows the host (and port) of u: path, query and
+// fragment.
+func urlPath(u string) string {
+	s := u
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		return s[i:]
+	}
+	return ""
 }
 
 func isNumericHost(h string) bool {

@@ -75,3 +75,35 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 }
+
+func TestURLPathWords(t *testing.T) {
+	msg := textextract.Parse([]byte("From: a@example.org\nSubject: hi\n\nsee http://www.example.com/Remove.php?id=7 now\n"))
+	on := New(DefaultConfig())
+	withPath := append([]uint32(nil), on.Extract(msg)...)
+	cfg := DefaultConfig()
+	cfg.URLPathWords = false
+	without := New(cfg).Extract(msg)
+	// "remove.php", "id" and "7", in both views.
+	if len(withPath)-len(without) != 6 {
+		t.Errorf("path words added %d features, want 6", len(withPath)-len(without))
+	}
+	// The allocation-free hash equals the plain string feature.
+	e := New(DefaultConfig())
+	e.group = 0
+	e.set.reset()
+	e.out = e.out[:0]
+	e.addURLPathWord([]byte("remove.php"))
+	e.addStr(nsURL, "path:remove.php")
+	if len(e.out) != 1 {
+		t.Errorf("addURLPathWord and addStr differ: %v", e.out)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"http://Example.COM:8080/a/b?c=d#e", "/a/b?c=d#e"},
+		{"www.example.com?q=1", "?q=1"},
+		{"mailto:x@example.org", ""},
+	} {
+		if got := urlPath(c.in); got != c.want {
+			t.Errorf("urlPath(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -48,15 +48,11 @@ type Params struct {
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
 	FeedbackRate float64
-	// MinFeatures: experimental.
-	MinFeatures int
-	BiasRate    float64
-	Hinge       float64
 }
 
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
-	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 4, HamWeight: 4, Temperature: 3, FeedbackRate: 9}
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 3, FeedbackRate: 9}
 }
 
 // Model is a trained classifier.
@@ -132,13 +128,6 @@ func norm(n int) float32 {
 	return float32(1 / math.Sqrt(float64(n)))
 }
 
-func (m *Model) norm(n int) float32 {
-	if n == 0 {
-		return 0
-	}
-	return float32(1 / math.Sqrt(float64(max(n, m.params.MinFeatures))))
-}
-
 // viewScore is the log-odds of one view: the weights of its features
 // summed, normalised by sqrt(len(fs)) (a unit-length feature vector), plus
 // the view's bias.
@@ -147,7 +136,7 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 	for _, i := range fs {
 		sum += m.w(i)
 	}
-	return sum*m.norm(len(fs)) + m.b(v)
+	return sum*norm(len(fs)) + m.b(v)
 }
 
 // scoreFeatures fuses the views: the mean of their log-odds, divided by
@@ -170,7 +159,7 @@ func Probability(score float64) float64 { return 1 / (1 + math.Exp(-score)) }
 // step applies a gradient step of size g (per unit of the normalised
 // feature vector) to the weights of fs.
 func (m *Model) step(fs []uint32, g float32) {
-	d := g * m.norm(len(fs))
+	d := g * norm(len(fs))
 	for _, i := range fs {
 		m.addW(i, d)
 	}

@@ -41,30 +41,19 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	}
 	w := make([]float32, len(m.weights))
 	var bias [Views]float32
-	biasRate := float32(0.05)
-	if p.BiasRate > 0 {
-		biasRate = float32(p.BiasRate)
-	}
+	const biasRate = 0.05
 	hamWeight := float32(p.HamWeight)
 	if hamWeight <= 0 {
 		hamWeight = 1
 	}
 	// learn is one logistic-regression step of one view.
 	learn := func(v int, fs []uint32, y, rate float32) {
-		n := m.norm(len(fs))
+		n := norm(len(fs))
 		var sum float32
 		for _, f := range fs {
 			sum += w[f]
 		}
-		var g float32
-		if p.Hinge > 0 {
-			yy := 2*y - 1
-			if yy*(sum*n+bias[v]) < float32(p.Hinge) {
-				g = yy * 0.5
-			}
-		} else {
-			g = y - float32(Probability(float64(sum*n+bias[v])))
-		}
+		g := y - float32(Probability(float64(sum*n+bias[v])))
 		d := rate * g * n
 		for _, f := range fs {
 			w[f] += d
