@@ -49,9 +49,9 @@ tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy); done
 
 .PHONY: vet
-vet: ## go vet and gofmt every module, each built on its own (GOWORK=off)
+vet: ## gofmt, go mod tidy and go vet every module, each built on its own (GOWORK=off)
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt needed"; exit 1; }
-	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && { GOWORK=off go mod tidy -diff >/dev/null || { echo "$$m: go.mod/go.sum not tidy: run 'make tidy'"; exit 1; }; } && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
 .PHONY: test
 test: proto-check vet ## unit, conformance and end-to-end tests of every module, and the Helm chart check
