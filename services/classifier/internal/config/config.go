@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -150,6 +151,10 @@ func Load(path string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// maxFeedName is feedback.MaxNameBytes (config does not import the
+// service packages).
+const maxFeedName = 320
+
 var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 var subjectName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
@@ -216,6 +221,11 @@ func (c *Config) Validate() error {
 		}
 		if f.Interval.D() < time.Second {
 			return bad(key+".interval", "must be at least 1s")
+		}
+		// The name (the URL when empty) is the source of every entry the
+		// feed imports; the import refuses longer ones.
+		if name := cmp.Or(f.Name, f.URL); len(name) > maxFeedName {
+			return bad(key+".name", "longer than %d bytes (set a shorter name)", maxFeedName)
 		}
 	}
 	return nil

@@ -49,6 +49,8 @@ func TestInvalid(t *testing.T) {
 		{"decision: {spam_threshold: -1, suspected_threshold: 0, marketing_max_score: -1, marketing_min_evidence: 3}", "decision"},
 		{"feeds: [{url: 'ftp://x/y', interval: 1m}]", "feeds[0].url"},
 		{"feeds: [{url: '/x', interval: 1ms}]", "feeds[0].interval"},
+		{"feeds: [{name: '" + strings.Repeat("n", 321) + "', url: '/x', interval: 1m}]", "feeds[0].name"},
+		{"feeds: [{url: '/" + strings.Repeat("x", 400) + "', interval: 1m}]", "feeds[0].name"},
 		{"bogus: 1", "bogus"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,9 +46,20 @@ type FeedLine struct {
 // maxFeedBytes bounds a feed download.
 const maxFeedBytes = 256 << 20
 
+// ErrTooMany is returned by ParseFeedMax for a feed with more entries than
+// allowed.
+var ErrTooMany = errors.New("feedback: too many feed entries")
+
 // ParseFeed reads a feed into fingerprints to add and to remove. A bad line
 // is an error naming its number.
 func ParseFeed(r io.Reader, now time.Time) (add, remove []*classifierv1.Fingerprint, err error) {
+	return ParseFeedMax(r, now, 0)
+}
+
+// ParseFeedMax is ParseFeed that stops with ErrTooMany at the first entry
+// beyond max (0 = no limit), so an oversized feed costs no more than max
+// entries.
+func ParseFeedMax(r io.Reader, now time.Time, max int) (add, remove []*classifierv1.Fingerprint, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
@@ -66,6 +78,9 @@ func ParseFeed(r io.Reader, now time.Time) (add, remove []*classifierv1.Fingerpr
 		fp, rm, err := l.Fingerprint(now)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: feed line %d: %w", ErrInvalid, n, err)
+		}
+		if max > 0 && len(add)+len(remove) >= max {
+			return nil, nil, fmt.Errorf("%w: more than %d (line %d)", ErrTooMany, max, n)
 		}
 		if rm {
 			remove = append(remove, fp)

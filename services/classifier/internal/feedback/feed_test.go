@@ -1,6 +1,8 @@
 package feedback
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +55,40 @@ func FuzzParseFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _, _ = ParseFeed(strings.NewReader(string(data)), time.Unix(0, 0))
 	})
+}
+
+// endlessFeed yields valid feed lines for ever.
+type endlessFeed struct {
+	n    int
+	line []byte
+	off  int
+}
+
+func (f *endlessFeed) Read(p []byte) (int, error) {
+	w := 0
+	for w < len(p) {
+		if f.off == len(f.line) {
+			f.n++
+			f.line, f.off = []byte(fmt.Sprintf(`{"kind":"url-domain","value":"d%d.example"}`+"\n", f.n)), 0
+		}
+		c := copy(p[w:], f.line[f.off:])
+		w += c
+		f.off += c
+	}
+	return w, nil
+}
+
+func TestParseFeedMaxStopsAtLimit(t *testing.T) {
+	f := &endlessFeed{}
+	_, _, err := ParseFeedMax(f, time.Now(), 1000)
+	if !errors.Is(err, ErrTooMany) {
+		t.Fatalf("err = %v, want ErrTooMany", err)
+	}
+	if f.n > 5000 { // the limit plus what the scanner reads ahead
+		t.Fatalf("read %d lines for a limit of 1000", f.n)
+	}
+	add, _, err := ParseFeedMax(strings.NewReader(`{"kind":"url-domain","value":"a.example"}`+"\n"), time.Now(), 1)
+	if err != nil || len(add) != 1 {
+		t.Fatalf("a feed at the limit: %d, %v", len(add), err)
+	}
 }

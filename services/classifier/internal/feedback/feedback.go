@@ -40,6 +40,10 @@ var (
 // OperatorSource is the source of reports without a mailbox.
 const OperatorSource = "operator"
 
+// MaxNameBytes bounds a reporting mailbox and a feed name: every event of
+// a report or import carries it, and a stream message has a size limit.
+const MaxNameBytes = 320
+
 // batchSize bounds the events per stream message.
 const batchSize = 500
 
@@ -124,6 +128,12 @@ func (s *Service) Report(ctx context.Context, class fpdb.Class, mailbox string, 
 		return Result{}, fmt.Errorf("%w: class must be spam or ham", ErrInvalid)
 	}
 	mailbox = strings.ToLower(strings.TrimSpace(mailbox))
+	switch {
+	case len(mailbox) > MaxNameBytes:
+		return Result{}, fmt.Errorf("%w: mailbox longer than %d bytes", ErrInvalid, MaxNameBytes)
+	case mailbox == OperatorSource:
+		return Result{}, fmt.Errorf("%w: mailbox %q is reserved for operator reports", ErrInvalid, OperatorSource)
+	}
 	trusted := mailbox == ""
 	source := mailbox
 	if trusted {
@@ -198,6 +208,9 @@ func reportable(c fpdb.Class, k fingerprint.Kind, trusted bool) bool {
 func (s *Service) Import(ctx context.Context, source string, fps []*classifierv1.Fingerprint, remove bool) (accepted, rejected int, err error) {
 	if source == "" {
 		source = "import"
+	}
+	if len(source) > MaxNameBytes {
+		return 0, len(fps), fmt.Errorf("%w: source longer than %d bytes", ErrInvalid, MaxNameBytes)
 	}
 	now := time.Now()
 	var lastSeq uint64

@@ -136,6 +136,9 @@ type DB struct {
 	pairs   table[pairKey, uint32]
 	fuzzy   fuzzyStore
 	lastSeq uint64
+	// stream identifies the stream incarnation lastSeq counts in (its
+	// creation time); "" before the first sync.
+	stream string
 }
 
 // New returns an empty DB.
@@ -156,6 +159,7 @@ func (db *DB) reset() {
 	db.pairs = table[pairKey, uint32]{maxLoad: 0.9} // not on the lookup path: dense
 	db.fuzzy = fuzzyStore{}
 	db.lastSeq = 0
+	db.stream = ""
 }
 
 // Options returns the options the DB was built with.
@@ -457,4 +461,18 @@ func (db *DB) setLastSeq(seq uint64) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.lastSeq = seq
+}
+
+// Stream returns the identity of the stream incarnation that LastSeq
+// counts in ("" before the first sync).
+func (db *DB) Stream() string {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.stream
+}
+
+func (db *DB) setStream(id string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.stream = id
 }

@@ -3,6 +3,7 @@ package fpdb
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
@@ -35,6 +36,11 @@ func EntryFromProto(p *classifierv1.Fingerprint, source string, trusted bool) (E
 		copy(fp.Digest[:], d)
 	default:
 		return Entry{}, fmt.Errorf("%w: kind %v with %d-byte digest", ErrBadEvent, p.GetKind(), len(d))
+	}
+	// A weight is a finite non-negative number (0 = the kind's default): a
+	// NaN would make every matching message's score NaN.
+	if w := p.GetWeight(); math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+		return Entry{}, fmt.Errorf("%w: weight %v", ErrBadEvent, w)
 	}
 	e := Entry{FP: fp, Class: c, Weight: p.GetWeight(), Source: source, Trusted: trusted}
 	if x := p.GetExpiresAt(); x > 0 {

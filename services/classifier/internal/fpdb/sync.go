@@ -71,8 +71,10 @@ type Sync struct {
 	ready chan struct{}
 	once  sync.Once
 
+	learnMu     sync.Mutex // serializes learn events: check, apply, record
 	learnSeq    atomic.Uint64
 	snapshotSeq atomic.Uint64
+	connected   atomic.Bool   // a session is attached to the stream
 	applied     chan struct{} // signalled after each applied message
 	mu          sync.Mutex
 	targets     [2]uint64 // last fingerprint and learn sequence at start
@@ -101,6 +103,11 @@ func NewSync(db *DB, nc *nats.Conn, opts SyncOptions) (*Sync, error) {
 // Ready is closed once the snapshot is loaded and the events published
 // before the start have been applied.
 func (s *Sync) Ready() <-chan struct{} { return s.ready }
+
+// Connected reports whether Sync is attached to the stream (loading the
+// snapshot or consuming): while it is and Ready is still open, the replica
+// is catching up rather than cut off.
+func (s *Sync) Connected() bool { return s.connected.Load() }
 
 func (s *Sync) eventsSubject() string { return s.opts.Subject + ".events" }
 func (s *Sync) learnSubject() string  { return s.opts.Subject + ".learn" }
@@ -153,10 +160,16 @@ func (s *Sync) session(ctx context.Context, loaded *bool) error {
 	if !s.nc.IsConnected() {
 		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
+	s.connected.Store(true)
+	defer s.connected.Store(false)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	st, obs, err := s.EnsureStream(sctx)
+	var info *jetstream.StreamInfo
+	if err == nil {
+		info, err = st.Info(sctx)
+	}
 	if err == nil && !*loaded {
-		err = s.loadSnapshot(sctx, obs)
+		err = s.loadSnapshot(sctx, obs, info)
 		if err == nil {
 			*loaded = true
 		}
@@ -165,22 +178,33 @@ func (s *Sync) session(ctx context.Context, loaded *bool) error {
 	if err == nil {
 		targets, err = s.lastSeqs(sctx, st)
 	}
-	var info *jetstream.StreamInfo
-	if err == nil {
-		info, err = st.Info(sctx)
-	}
 	cancel()
 	if err != nil {
 		return err
 	}
 	// A stream that was deleted and created again restarts its sequences:
 	// what this replica applied no longer lines up, so replay it all
-	// (re-applying adds and removals leaves the same entries).
-	if last := info.State.LastSeq; s.db.LastSeq() > last || s.learnSeq.Load() > last {
-		s.log.WarnContext(ctx, "event stream is behind this replica (recreated?), replaying it from the start",
-			"applied_seq", s.db.LastSeq(), "stream_last_seq", last)
+	// (re-applying adds and removals leaves the same entries). The stream's
+	// creation time tells incarnations apart; a sequence beyond the
+	// stream's end catches a database that predates that record.
+	id := streamID(info)
+	last := info.State.LastSeq
+	if prev := s.db.Stream(); (prev != "" && prev != id) || s.db.LastSeq() > last || s.learnSeq.Load() > last {
+		s.log.WarnContext(ctx, "event stream is not the one this replica followed (recreated?), replaying it from the start",
+			"applied_seq", s.db.LastSeq(), "stream_last_seq", last, "stream_created", id, "followed_stream_created", prev)
 		s.db.setLastSeq(0)
+		s.learnMu.Lock()
 		s.learnSeq.Store(0)
+		s.learnMu.Unlock()
+	}
+	s.db.setStream(id)
+	// Messages between what this replica holds and the stream's first
+	// message are gone (MaxAge or a purge): say so rather than skip them
+	// silently. Entries they added have expired when MaxAge removed them;
+	// a purge loses them for good.
+	if applied := s.db.LastSeq(); applied > 0 && applied+1 < info.State.FirstSeq {
+		s.log.WarnContext(ctx, "events missed: the stream no longer holds all messages after this replica's state",
+			"applied_seq", applied, "stream_first_seq", info.State.FirstSeq, "missing_messages", info.State.FirstSeq-applied-1)
 	}
 	s.mu.Lock()
 	s.targets = targets
@@ -220,6 +244,9 @@ func (s *Sync) session(ctx context.Context, loaded *bool) error {
 	defer learn.Stop()
 	s.log.InfoContext(ctx, "event stream connected", "snapshot_seq", s.snapshotSeq.Load(), "applied_seq", s.db.LastSeq())
 
+	recheck := time.NewTicker(time.Second)
+	defer recheck.Stop()
+
 	var tick <-chan time.Time
 	if s.opts.SnapshotInterval > 0 {
 		// Jitter spreads snapshot writes of replicas started together.
@@ -234,12 +261,58 @@ func (s *Sync) session(ctx context.Context, loaded *bool) error {
 			return nil
 		case err := <-errc:
 			return err
+		case <-recheck.C:
+			if err := s.recheck(ctx, st, id); err != nil {
+				return err
+			}
 		case <-tick:
 			if err := s.Snapshot(ctx, obs); err != nil {
 				s.log.WarnContext(ctx, "snapshot failed", "err", err)
 			}
 		}
 	}
+}
+
+// errStreamReplaced ends a session whose stream was deleted and created
+// again under it.
+var errStreamReplaced = errors.New("fpdb: event stream was recreated")
+
+// recheck runs every second of a session. It checks that the stream is
+// still the incarnation the session started on: an ordered consumer
+// outlives a deleted stream and resumes on its successor after the last
+// sequence it delivered, which would skip the new stream's first events;
+// a new session replays it from the start. Until caught up it also reads
+// the targets again: a target message removed meanwhile (MaxAge, purge)
+// is never delivered, and waiting for it would keep the replica not ready
+// for ever.
+func (s *Sync) recheck(ctx context.Context, st jetstream.Stream, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := st.Info(ctx)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("%w: %w", errStreamReplaced, err)
+	case err != nil:
+		return nil // unreachable for now: the consumers report it
+	case streamID(info) != id:
+		return errStreamReplaced
+	}
+	select {
+	case <-s.ready:
+		return nil
+	default:
+	}
+	// Targets only move down: a later message on the subject, delivered,
+	// passes a removed target anyway, and a busy stream is not chased.
+	if t, err := s.lastSeqs(ctx, st); err == nil {
+		s.mu.Lock()
+		for i := range t {
+			s.targets[i] = min(s.targets[i], t[i])
+		}
+		s.mu.Unlock()
+		s.checkReady()
+	}
+	return nil
 }
 
 func (s *Sync) lastSeqs(ctx context.Context, st jetstream.Stream) ([2]uint64, error) {
@@ -295,6 +368,11 @@ func (s *Sync) handleLearn(m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
+	// The handler of a consumer that was stopped may still run while the
+	// next session's consumer delivers the same message: check and record
+	// under one lock so the model learns it once.
+	s.learnMu.Lock()
+	defer s.learnMu.Unlock()
 	if seq <= s.learnSeq.Load() {
 		return
 	}
@@ -368,10 +446,16 @@ func (s *Sync) WaitApplied(ctx context.Context, seq, learnSeq uint64) error {
 }
 
 // Snapshot writes a snapshot of the DB to the bucket when it includes
-// events the stored snapshot lacks.
+// events the stored snapshot lacks, or the stored one belongs to another
+// incarnation of the stream. The object's metadata carry the last stream
+// sequence it includes ("seq") and the stream incarnation ("stream").
 func (s *Sync) Snapshot(ctx context.Context, obs jetstream.ObjectStore) error {
+	id := s.db.Stream()
+	if id == "" {
+		return nil // not synced yet: nothing that lines up with the stream
+	}
 	if info, err := obs.GetInfo(ctx, snapshotObject); err == nil {
-		if seq, _ := strconv.ParseUint(info.Metadata["seq"], 10, 64); seq >= s.db.LastSeq() {
+		if seq, _ := strconv.ParseUint(info.Metadata["seq"], 10, 64); info.Metadata["stream"] == id && seq >= s.db.LastSeq() {
 			s.snapshotSeq.Store(seq)
 			return nil
 		}
@@ -383,10 +467,13 @@ func (s *Sync) Snapshot(ctx context.Context, obs jetstream.ObjectStore) error {
 	if err != nil {
 		return err
 	}
+	if s.db.Stream() != id {
+		return nil // the stream changed while writing
+	}
 	size := buf.Len()
 	_, err = obs.Put(ctx, jetstream.ObjectMeta{
 		Name:     snapshotObject,
-		Metadata: map[string]string{"seq": strconv.FormatUint(seq, 10)},
+		Metadata: map[string]string{"seq": strconv.FormatUint(seq, 10), "stream": id},
 	}, &buf)
 	if err != nil {
 		return fmt.Errorf("fpdb: put snapshot: %w", err)
@@ -405,7 +492,12 @@ func (s *Sync) SnapshotNow(ctx context.Context) error {
 	return s.Snapshot(ctx, obs)
 }
 
-func (s *Sync) loadSnapshot(ctx context.Context, obs jetstream.ObjectStore) error {
+// streamID identifies a stream incarnation by its creation time.
+func streamID(info *jetstream.StreamInfo) string {
+	return info.Created.UTC().Format(time.RFC3339Nano)
+}
+
+func (s *Sync) loadSnapshot(ctx context.Context, obs jetstream.ObjectStore, stream *jetstream.StreamInfo) error {
 	info, err := obs.GetInfo(ctx, snapshotObject)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
@@ -414,7 +506,15 @@ func (s *Sync) loadSnapshot(ctx context.Context, obs jetstream.ObjectStore) erro
 		return fmt.Errorf("fpdb: snapshot info: %w", err)
 	}
 	seq, _ := strconv.ParseUint(info.Metadata["seq"], 10, 64)
-	if seq <= s.db.LastSeq() {
+	id, tagged := info.Metadata["stream"]
+	switch {
+	case tagged && id != streamID(stream), !tagged && seq > stream.State.LastSeq:
+		// Its sequences count in a deleted stream: loading it would skip
+		// as many events of the current one.
+		s.log.WarnContext(ctx, "snapshot of an earlier incarnation of the stream, replaying the stream instead",
+			"snapshot_seq", seq, "snapshot_stream", id, "stream_created", streamID(stream))
+		return nil
+	case seq <= s.db.LastSeq() && s.db.Stream() == streamID(stream):
 		return nil
 	}
 	data, err := obs.GetBytes(ctx, snapshotObject)
@@ -426,6 +526,7 @@ func (s *Sync) loadSnapshot(ctx context.Context, obs jetstream.ObjectStore) erro
 		s.log.WarnContext(ctx, "snapshot unreadable, replaying the stream instead", "err", err)
 		return nil
 	}
+	s.db.setStream(streamID(stream))
 	s.snapshotSeq.Store(got)
 	s.log.InfoContext(ctx, "snapshot loaded", "seq", got, "bytes", len(data))
 	return nil

@@ -44,7 +44,7 @@ type Deps struct {
 func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
-	learn := func(ev *classifierv1.LearnEvent) {
+	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), func(ev *classifierv1.LearnEvent) {
 		msg := textextract.Parse(ev.GetMessage())
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		if ev.GetUndo() {
@@ -52,7 +52,7 @@ func Run(ctx context.Context, d Deps) error {
 		} else {
 			d.Model.Learn(msg, spam)
 		}
-	}
+	}).Learn
 
 	// Shutdown order: stop the background loops, wait for them, then drain
 	// the NATS connection.
@@ -63,9 +63,7 @@ func Run(ctx context.Context, d Deps) error {
 		cancel()
 		wg.Wait()
 		if nc != nil {
-			if err := nc.Drain(); err != nil {
-				nc.Close()
-			}
+			drainNATS(nc, log)
 		}
 	}()
 	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
@@ -99,28 +97,30 @@ func Run(ctx context.Context, d Deps) error {
 		pub = syncer
 		goRun(func() { _ = syncer.Run(ctx) })
 		goRun(func() {
-			select {
-			case <-syncer.Ready():
-			case <-time.After(cfg.NATS.StartupTimeout.D()):
-				log.Warn("fingerprint database not caught up with the event stream, serving with what it has",
-					"component", "fpdb", "timeout", cfg.NATS.StartupTimeout.D().String())
-			case <-ctx.Done():
+			if waitCaughtUp(ctx, syncer, cfg.NATS.StartupTimeout.D(), log) {
+				close(ready)
 			}
-			close(ready)
 		})
 	}
 	goRun(func() {
-		t := time.NewTicker(cfg.Fingerprints.SweepInterval.D())
+		// Sweeps run at multiples of the interval on the wall clock and
+		// sweep as of that instant, so every replica withdraws expired
+		// reports (which lower an entry's reporter count) at the same
+		// moment, give or take clock skew.
+		iv := cfg.Fingerprints.SweepInterval.D()
+		t := time.NewTimer(time.Until(nextSweep(time.Now(), iv)))
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
-				if n := db.Sweep(now); n > 0 {
-					log.Info("expired fingerprints dropped", "component", "fpdb", "count", n, "stats", fmt.Sprintf("%+v", db.Stats()))
-				}
+			case <-t.C:
 			}
+			at := nextSweep(time.Now().Add(-iv/2), iv)
+			if n := db.Sweep(at); n > 0 {
+				log.Info("expired fingerprints dropped", "component", "fpdb", "count", n, "stats", fmt.Sprintf("%+v", db.Stats()))
+			}
+			t.Reset(time.Until(nextSweep(time.Now(), iv)))
 		}
 	})
 
@@ -147,6 +147,9 @@ func Run(ctx context.Context, d Deps) error {
 
 	select {
 	case <-ready:
+		if ctx.Err() != nil { // shutting down already: stay NOT_SERVING
+			return <-errc
+		}
 		gs.SetServing()
 		log.Info("ready", "component", "classifier", "model", d.ModelVersion, "fingerprints", fmt.Sprintf("%+v", db.Stats()))
 		if d.OnReady != nil {
@@ -156,6 +159,65 @@ func Run(ctx context.Context, d Deps) error {
 		return err
 	}
 	return <-errc
+}
+
+// nextSweep is the first multiple of iv since the Unix epoch after now.
+func nextSweep(now time.Time, iv time.Duration) time.Time {
+	n := int64(iv)
+	return time.Unix(0, (now.UnixNano()/n+1)*n)
+}
+
+// drainNATS drains the connection and waits until it is closed (Drain
+// itself only starts draining), bounded by the connection's drain timeout.
+func drainNATS(nc *nats.Conn, log *slog.Logger) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(nc.Opts.DrainTimeout + time.Second):
+		log.Warn("nats drain timed out, closing", "component", "nats")
+		nc.Close()
+	}
+}
+
+// catchUp is what waitCaughtUp needs of fpdb.Sync.
+type catchUp interface {
+	Ready() <-chan struct{}
+	Connected() bool
+}
+
+// waitCaughtUp waits until the fingerprint database has caught up with the
+// stream. After timeout it gives up only when the stream is unreachable:
+// a replica attached to the stream keeps waiting while it replays, so it
+// never serves half a database while NATS is up. It returns false when ctx
+// is done first.
+func waitCaughtUp(ctx context.Context, s catchUp, timeout time.Duration, log *slog.Logger) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	logged := false
+	for {
+		select {
+		case <-s.Ready():
+			return true
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+		}
+		if !s.Connected() {
+			log.Warn("fingerprint database not caught up with the event stream, serving with what it has",
+				"component", "fpdb", "timeout", timeout.String())
+			return true
+		}
+		if !logged {
+			log.Info("fingerprint database still catching up with the event stream", "component", "fpdb")
+			logged = true
+		}
+		deadline.Reset(250 * time.Millisecond)
+	}
 }
 
 // NewEngine builds the engine from the configuration.

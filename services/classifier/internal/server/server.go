@@ -133,8 +133,13 @@ func (s *Server) ImportFingerprints(ctx context.Context, req *classifierv1.Impor
 	if req.GetRemove() {
 		add, remove = nil, add
 	}
+	if n := len(add) + len(remove); n > MaxImport {
+		return nil, status.Errorf(codes.InvalidArgument, "%d fingerprints exceed the limit of %d per call", n, MaxImport)
+	}
 	if len(req.GetFeed()) > 0 {
-		fa, fr, err := feedback.ParseFeed(bytes.NewReader(req.GetFeed()), time.Now())
+		// Parsing stops at the limit: a huge feed costs no more than an
+		// allowed one.
+		fa, fr, err := feedback.ParseFeedMax(bytes.NewReader(req.GetFeed()), time.Now(), MaxImport-len(add)-len(remove)+1)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "feed: %v", err)
 		}

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mxgate/mxgate/proto/confload"
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
+	"github.com/mxgate/mxgate/services/classifier/internal/config"
+	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
+)
+
+// The model learns a report once and unlearns only what it learned: an
+// operator's repeated report, an undo of a report never made and a second
+// undo leave the model as it was.
+func TestLearnOncePerReport(t *testing.T) {
+	cfg := config.Default() // no NATS: events apply in this replica
+	c, _ := start(t, cfg)
+	ctx := context.Background()
+	msg := rawMessage("quarterly planning notes", hamBody)
+	modelScore := func() float64 { return evidenceWeight(classify(t, c, msg), "model") }
+	report := func(mailbox string, undo bool) {
+		t.Helper()
+		if _, err := c.Report(ctx, &classifierv1.ReportRequest{
+			Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Mailbox: mailbox, Message: msg, Undo: undo,
+		}); err != nil {
+			t.Fatalf("report: %v", err)
+		}
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-3 }
+
+	base := modelScore()
+	for _, mailbox := range []string{"", "alice@example.com"} {
+		report(mailbox, true) // undo of a report never made
+		if got := modelScore(); !near(got, base) {
+			t.Fatalf("mailbox %q: undo of a report never made moved the model: %v → %v", mailbox, base, got)
+		}
+		report(mailbox, false)
+		once := modelScore()
+		if near(once, base) {
+			t.Fatalf("mailbox %q: the report did not reach the model", mailbox)
+		}
+		report(mailbox, false)
+		if got := modelScore(); !near(got, once) {
+			t.Fatalf("mailbox %q: a repeated report was learned again: %v → %v", mailbox, once, got)
+		}
+		report(mailbox, true)
+		if got := modelScore(); !near(got, base) {
+			t.Fatalf("mailbox %q: undo did not restore the model: %v, want %v", mailbox, got, base)
+		}
+		report(mailbox, true)
+		if got := modelScore(); !near(got, base) {
+			t.Fatalf("mailbox %q: a second undo moved the model: %v → %v", mailbox, base, got)
+		}
+	}
+}
+
+// With NATS up, the service turns SERVING only once it has replayed the
+// stream, even when that takes longer than nats.startup_timeout.
+func TestNotServingBeforeCatchUp(t *testing.T) {
+	url := testNATS(t)
+	cfg := config.Default()
+	uniqueStream(t, &cfg, url)
+	cfg.NATS.StartupTimeout = confload.Duration(time.Millisecond)
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pub, err := fpdb.NewSync(fpdb.New(fpdb.DefaultOptions()), nc, fpdb.SyncOptions{Stream: cfg.NATS.Stream, Subject: cfg.NATS.Subject, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := pub.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	event := func(u string) *classifierv1.FingerprintEventBatch {
+		e, err := fpdb.EntryFromProto(&classifierv1.Fingerprint{
+			Kind: classifierv1.FingerprintKind_FINGERPRINT_KIND_URL, Value: u,
+			Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM,
+		}, "feed", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &classifierv1.FingerprintEventBatch{Events: []*classifierv1.FingerprintEvent{fpdb.NewEvent(&e, false, time.Now())}}
+	}
+	for i := range 1500 {
+		if _, err := pub.PublishFingerprints(ctx, event(fmt.Sprintf("http://filler%d.example/", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pub.PublishFingerprints(ctx, event("http://last-event.example/landing")); err != nil {
+		t.Fatal(err)
+	}
+
+	c, _ := start(t, cfg)
+	r := classify(t, c, rawMessage("offer", "See http://last-event.example/landing today.\n"))
+	if !hasEvidence(r, "fingerprint.url") {
+		t.Fatalf("SERVING before the stream was replayed: %v", r.GetEvidence())
+	}
+}
+
+// When Run returns, its NATS connection is drained and closed, not still
+// draining in the background of a process about to exit.
+func TestShutdownClosesNATSConnection(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	defer ns.Shutdown()
+	cfg := config.Default()
+	cfg.NATS.URL = ns.ClientURL()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := natsReadLoops()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Deps{Config: cfg, Model: testModel(t), ModelVersion: "test", Listener: lis, Log: testLog(), OnReady: func() { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready")
+	}
+	if n := ns.NumClients(); n != 1 {
+		t.Fatalf("%d NATS clients while running, want 1", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := natsReadLoops(); n > base {
+		t.Fatalf("%d NATS client connections open after Run returned, %d before it started", n, base)
+	}
+	poll(t, 5*time.Second, "the server to see the client gone", func() bool { return ns.NumClients() == 0 })
+}
+
+// natsReadLoops counts the open NATS client connections of this process.
+func natsReadLoops() int {
+	buf := make([]byte, 8<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "nats.go.(*Conn).readLoop")
+}
+
+// Bad input is refused with InvalidArgument before anything is published:
+// an oversized mailbox or feed name would make the stream refuse the
+// event (answered Unavailable, "retry later"), and a mailbox spelled like
+// the operator source would share the operator's reports.
+func TestReportAndImportNamesChecked(t *testing.T) {
+	c, _ := start(t, config.Default())
+	ctx := context.Background()
+	msg := rawMessage("quarterly planning notes", hamBody)
+	long := strings.Repeat("a", 400) + "@example.com"
+	for _, mailbox := range []string{long, "operator", " Operator "} {
+		_, err := c.Report(ctx, &classifierv1.ReportRequest{
+			Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Mailbox: mailbox, Message: msg,
+		})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("report from mailbox %.20q: %v, want InvalidArgument", mailbox, err)
+		}
+	}
+	_, err := c.ImportFingerprints(ctx, &classifierv1.ImportFingerprintsRequest{
+		Source: strings.Repeat("f", 1000),
+		Fingerprints: []*classifierv1.Fingerprint{{
+			Kind: classifierv1.FingerprintKind_FINGERPRINT_KIND_URL_DOMAIN, Value: "bad.example",
+			Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM,
+		}},
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("import with a 1000-byte source: %v, want InvalidArgument", err)
+	}
+}
+
+// Replicas started at different times sweep at the same instants: the
+// next multiple of the interval since the Unix epoch.
+func TestSweepInstantsAligned(t *testing.T) {
+	base := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	for _, iv := range []time.Duration{time.Minute, 7 * time.Second} {
+		for _, d := range []time.Duration{0, time.Second, iv / 2, iv - time.Nanosecond} {
+			now := base.Add(d)
+			next := nextSweep(now, iv)
+			if !next.After(now) || next.Sub(now) > iv || next.UnixNano()%int64(iv) != 0 {
+				t.Fatalf("interval %v, now %v: next sweep %v", iv, now, next)
+			}
+		}
+	}
+}
