@@ -66,6 +66,7 @@ func Serve(ctx context.Context, cfg config.Config, base *slog.Logger, smtpLis, h
 	backend := smtpd.NewBackend(smtpd.Options{
 		Hostname:      cfg.Hostname,
 		MaxRecipients: cfg.MaxRecipients,
+		ReadTimeout:   cfg.ReadTimeout.D(),
 		Scorer:        clients,
 		Relay: relay.New(relay.Options{
 			HeloName:       cfg.Hostname,
@@ -115,6 +116,10 @@ func Serve(ctx context.Context, cfg config.Config, base *slog.Logger, smtpLis, h
 		log.Warn("sessions still open after grace period, closing them", "error", err)
 		_ = srv.Close()
 	}
+	// Admissions still being checked end (releasing any lease they got)
+	// while the reputation client is open.
+	_ = lis.Close()
+	lis.Wait()
 	reportCtx, cancelReports := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelReports()
 	backend.WaitReports(reportCtx)

@@ -2,9 +2,13 @@ package edge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,6 +115,11 @@ func TestConnectRefused(t *testing.T) {
 			check: func(*reputationv1.CheckConnectionRequest) (*reputationv1.CheckConnectionResponse, error) {
 				return &reputationv1.CheckConnectionResponse{Verdict: &verdictv1.Verdict{Action: verdictv1.Action_ACTION_TEMPFAIL,
 					Reply: &verdictv1.SMTPReply{Code: 421, EnhancedCode: "4.7.0", Text: "Too many connections"}}}, nil
+			}},
+		{name: "temporarily blocked: 450 greeting becomes 421", code: 421, enhanced: "4.7.1", text: "Client host temporarily blocked",
+			check: func(*reputationv1.CheckConnectionRequest) (*reputationv1.CheckConnectionResponse, error) {
+				return &reputationv1.CheckConnectionResponse{Verdict: &verdictv1.Verdict{Action: verdictv1.Action_ACTION_TEMPFAIL,
+					Reply: &verdictv1.SMTPReply{Code: 450, EnhancedCode: "4.7.1", Text: "Client host temporarily blocked"}}}, nil
 			}},
 		{name: "reputation down", code: 421, enhanced: "4.3.0", text: "Service temporarily unavailable",
 			check: func(*reputationv1.CheckConnectionRequest) (*reputationv1.CheckConnectionResponse, error) {
@@ -298,8 +307,25 @@ func TestDownstreamFailures(t *testing.T) {
 		h := newHarness(t)
 		h.lmtp.rcptErr["alice@example.com"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 		reply := transaction(h, message("x", "body\r\n"), 550, "5.1.1", "alice@example.com")
-		if reply != "5.1.1 No such user here" {
+		if !regexp.MustCompile(`^5\.1\.1 Refused by the mailbox server \(id [0-9A-Z]{12}\)$`).MatchString(reply) {
 			t.Errorf("reply %q", reply)
+		}
+		if !strings.Contains(h.logs.String(), "No such user here") {
+			t.Errorf("downstream text not logged")
+		}
+	})
+	t.Run("lmtp data refusal hides the folder address", func(t *testing.T) {
+		h := newHarness(t)
+		h.pol.setDecide(func(req *policyv1.DecideRequest) *policyv1.DecideResponse {
+			return &policyv1.DecideResponse{Verdict: &verdictv1.Verdict{Action: verdictv1.Action_ACTION_ACCEPT},
+				Deliveries: []*policyv1.Delivery{{Recipient: req.GetRecipients()[0], Folder: "SPAM"}}}
+		})
+		h.lmtp.dataErr = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Quota exceeded on store1.internal"}
+		reply := transaction(h, message("x", "VIAGRA\r\n"), 552, "5.2.2", "alice@example.com")
+		for _, leak := range []string{"SPAM", "@", "store1"} {
+			if strings.Contains(reply, leak) {
+				t.Errorf("reply %q leaks %q", reply, leak)
+			}
 		}
 	})
 	t.Run("partial delivery across variants", func(t *testing.T) {
@@ -456,8 +482,17 @@ func TestHealthAndShutdown(t *testing.T) {
 	})
 	d.cmd("RCPT TO:<alice@example.com>", 250, "")
 	d.data(message("late", "body\r\n"), 250, "2.0.0")
+	// 421 closes the channel (RFC 5321 §3.8) at once, well before the grace
+	// period (2s) would.
+	start := time.Now()
 	d.cmd("MAIL FROM:<sender@remote.example>", 421, "4.3.2")
-	d.cmd("QUIT", 221, "")
+	_ = d.conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := d.tp.R.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("connection still open after 421 (read: %v)", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("closed after %v", waited)
+	}
 }
 
 func TestConfigDurationsPositive(t *testing.T) {
@@ -466,4 +501,106 @@ func TestConfigDurationsPositive(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "policy.timeout") {
 		t.Fatalf("Validate() = %v, want an error naming policy.timeout", err)
 	}
+}
+
+func TestLeaseReleasedWhenShutdownCatchesAdmission(t *testing.T) {
+	var checking atomic.Bool
+	h := newHarness(t, func(_ *config.Config, h *harness) {
+		h.rep.check = func(*reputationv1.CheckConnectionRequest) (*reputationv1.CheckConnectionResponse, error) {
+			checking.Store(true)
+			time.Sleep(300 * time.Millisecond) // the check is under way when the edge stops
+			return nil, nil
+		}
+	})
+	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, "admission check", checking.Load)
+	h.stop()
+	eventually(t, "lease release", func() bool { return h.rep.activeLeases() == 0 })
+}
+
+func TestClientDisconnectMidData(t *testing.T) {
+	h := newHarness(t)
+	d := h.dial()
+	d.hello()
+	d.cmd("MAIL FROM:<sender@remote.example>", 250, "")
+	d.cmd("RCPT TO:<alice@example.com>", 250, "")
+	d.cmd("DATA", 354, "")
+	if _, err := io.WriteString(d.conn, "Subject: cut\r\n\r\nfirst half of the bo"); err != nil {
+		t.Fatal(err)
+	}
+	d.conn.Close()
+	eventually(t, "lease release", func() bool { return h.rep.activeLeases() == 0 })
+	if n := len(h.lmtp.messages()); n != 0 || h.av.scans.Load() != 0 {
+		t.Errorf("truncated message went on: %d delivered, %d scanned", n, h.av.scans.Load())
+	}
+}
+
+func TestBDAT(t *testing.T) {
+	h := newHarness(t, func(c *config.Config, _ *harness) { c.MaxMessageSize = 2048 })
+	d := h.dial()
+	d.hello()
+	bdat := func(chunk string, last bool, code int, enhanced string) {
+		t.Helper()
+		cmd := fmt.Sprintf("BDAT %d", len(chunk))
+		if last {
+			cmd += " LAST"
+		}
+		if _, err := io.WriteString(d.conn, cmd+"\r\n"+chunk); err != nil {
+			t.Fatal(err)
+		}
+		d.read(code, enhanced)
+	}
+	// Over the limit: 552, the chunk is discarded, the session goes on.
+	d.cmd("MAIL FROM:<sender@remote.example>", 250, "")
+	d.cmd("RCPT TO:<alice@example.com>", 250, "")
+	bdat("Subject: big\r\n\r\n", false, 250, "")
+	bdat(strings.Repeat(strings.Repeat("x", 62)+"\r\n", 64), true, 552, "5.3.4")
+	d.cmd("NOOP", 250, "")
+	d.cmd("MAIL FROM:<sender@remote.example>", 250, "")
+	d.cmd("RCPT TO:<alice@example.com>", 250, "")
+	d.data(message("after", "ok\r\n"), 250, "2.0.0")
+	d.cmd("QUIT", 221, "")
+	// In chunks: relayed once, after the last one. (A new connection: on
+	// the same one go-smtp v0.25.1 races between the aborted chunked
+	// transaction and the next BDAT.)
+	d = h.dial()
+	d.hello()
+	d.cmd("MAIL FROM:<sender@remote.example>", 250, "")
+	d.cmd("RCPT TO:<alice@example.com>", 250, "")
+	bdat("Subject: chunks\r\n\r\n", false, 250, "")
+	bdat("one\r\n", false, 250, "")
+	if n := len(h.lmtp.messages()); n != 1 {
+		t.Fatalf("relayed before the last chunk")
+	}
+	bdat("two\r\n", true, 250, "2.0.0")
+	d.cmd("QUIT", 221, "")
+	msgs := h.lmtp.messages()
+	if len(msgs) != 2 || !strings.HasSuffix(string(msgs[1].Data), "\r\n\r\none\r\ntwo\r\n") {
+		t.Fatalf("downstream got %+v", msgs)
+	}
+}
+
+// TestSlowDataWithinReadTimeout: read_timeout bounds each wait for client
+// bytes, not the whole DATA transfer.
+func TestSlowDataWithinReadTimeout(t *testing.T) {
+	h := newHarness(t, func(c *config.Config, _ *harness) { c.ReadTimeout = confload.Duration(400 * time.Millisecond) })
+	d := h.dial()
+	d.hello()
+	d.cmd("MAIL FROM:<sender@remote.example>", 250, "")
+	d.cmd("RCPT TO:<alice@example.com>", 250, "")
+	d.cmd("DATA", 354, "")
+	for i := range 8 { // 8 × 150ms: three times read_timeout in all
+		if _, err := fmt.Fprintf(d.conn, "Line: %d\r\n", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond) // a slow client pacing its lines
+	}
+	if _, err := io.WriteString(d.conn, "\r\nbody\r\n.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	d.read(250, "2.0.0")
 }

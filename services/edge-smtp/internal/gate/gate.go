@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -76,7 +77,11 @@ func Listen(inner net.Listener, chk Checker, opts Options) *Listener {
 	}
 	l := &Listener{inner: inner, chk: chk, opts: opts,
 		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{})}
-	go l.acceptLoop()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.acceptLoop()
+	}()
 	return l
 }
 
@@ -123,6 +128,11 @@ func (l *Listener) Close() error {
 	})
 	return err
 }
+
+// Wait returns once the accept loop and every admission under way have
+// ended (after Close): an admission that got a lease has released it. Call
+// it before closing the Checker.
+func (l *Listener) Wait() { l.wg.Wait() }
 
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
@@ -201,11 +211,26 @@ type Conn struct {
 	timeout time.Duration
 	span    trace.SpanContext
 
+	idle atomic.Int64 // read idle timeout in ns; 0 = deadlines as set
+
 	mu      sync.Mutex
 	leaseID string
 	stop    context.CancelFunc
 	renewed chan struct{}
 	closed  bool
+}
+
+// SetReadIdleTimeout makes every Read move the read deadline d ahead, so
+// that d bounds each stall of the client rather than a whole transfer
+// (DATA); 0 turns this off and leaves the deadline where it is.
+func (c *Conn) SetReadIdleTimeout(d time.Duration) { c.idle.Store(int64(d)) }
+
+// Read reads from the connection (see SetReadIdleTimeout).
+func (c *Conn) Read(b []byte) (int, error) {
+	if d := time.Duration(c.idle.Load()); d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Read(b)
 }
 
 // ClientIP is the client's IP address without port.

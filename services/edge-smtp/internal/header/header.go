@@ -6,6 +6,7 @@ package header
 
 import (
 	"bytes"
+	"mime"
 	"strings"
 )
 
@@ -55,30 +56,41 @@ type field struct {
 }
 
 // Split returns the header block (including its terminating empty line, when
-// present) and the body. A message without an empty line is all header.
+// present) and the body. The header block ends at the first empty line or,
+// as in Postfix's cleanup, at the first line that is neither a header field
+// nor the continuation of one: that line is the first line of the body (the
+// head then has no terminating empty line and Rewrite inserts one). A first
+// line "From ..." (an mbox separator) is kept in the header block as it is.
+// A message that is all fields is all header.
 func Split(msg []byte) (head, body []byte) {
-	// A message starting with an empty line has no header fields.
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return msg[:2], msg[2:]
-	}
-	if bytes.HasPrefix(msg, []byte("\n")) {
-		return msg[:1], msg[1:]
-	}
 	for i := 0; i < len(msg); {
 		j := bytes.IndexByte(msg[i:], '\n')
-		if j < 0 {
-			return msg, nil
+		line := msg[i:]
+		if j >= 0 {
+			line = msg[i : i+j+1]
 		}
-		next := i + j + 1
-		if next < len(msg) && msg[next] == '\n' {
-			return msg[:next+1], msg[next+1:]
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0 && j >= 0:
+			return msg[:i+len(line)], msg[i+len(line):]
+		case i == 0 && bytes.HasPrefix(line, []byte("From ")):
+			// An mbox separator some senders leave in: kept as it is.
+		case line[0] == ' ' || line[0] == '\t':
+			if i == 0 {
+				return nil, msg // a header cannot start with a continuation
+			}
+		case !isFieldLine(line):
+			return msg[:i], msg[i:]
 		}
-		if next+1 < len(msg) && msg[next] == '\r' && msg[next+1] == '\n' {
-			return msg[:next+2], msg[next+2:]
-		}
-		i = next
+		i += len(line)
 	}
 	return msg, nil
+}
+
+// isFieldLine reports whether line starts a header field: a name of
+// printable ASCII, optional white space, a colon.
+func isFieldLine(line []byte) bool {
+	k := bytes.IndexByte(line, ':')
+	return k > 0 && validName(bytes.TrimRight(line[:k], " \t"))
 }
 
 func parseFields(head []byte) (fields []field, terminator []byte) {
@@ -128,7 +140,7 @@ func Rewrite(msg []byte, e Edit) []byte {
 	head, body := Split(msg)
 	fields, term := parseFields(head)
 	eol := "\r\n"
-	if len(head) > 0 && !bytes.Contains(head, []byte("\r\n")) && bytes.Contains(head, []byte("\n")) {
+	if j := bytes.IndexByte(msg, '\n'); j >= 0 && (j == 0 || msg[j-1] != '\r') {
 		eol = "\n"
 	}
 	if term == nil {
@@ -144,6 +156,7 @@ func Rewrite(msg []byte, e Edit) []byte {
 	for _, f := range e.Prepend {
 		out = appendField(out, f, eol)
 	}
+	e.SubjectPrefix = encodePrefix(e.SubjectPrefix)
 	subjectDone := e.SubjectPrefix == ""
 	for _, f := range fields {
 		if f.name != "" && e.Remove != nil && e.Remove(f.name) {
@@ -178,6 +191,22 @@ func clean(s string) string {
 		return s
 	}
 	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s)
+}
+
+// encodePrefix returns a subject prefix fit for a header: non-ASCII text
+// becomes an RFC 2047 encoded word (raw 8-bit bytes are not allowed in a
+// header without SMTPUTF8), keeping a trailing space.
+func encodePrefix(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= 0x80 {
+			enc := mime.QEncoding.Encode("utf-8", strings.TrimSpace(p))
+			if strings.HasSuffix(p, " ") {
+				enc += " "
+			}
+			return enc
+		}
+	}
+	return p
 }
 
 // prefixSubject puts prefix at the start of the Subject value in raw, which

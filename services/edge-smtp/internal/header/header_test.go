@@ -70,6 +70,18 @@ func TestRewrite(t *testing.T) {
 			want: "Subject: *****SPAM***** hi\r\n\r\nb",
 		},
 		{
+			name: "non-ASCII prefix is an encoded word",
+			in:   "Subject: hello\r\n\r\nb",
+			edit: Edit{SubjectPrefix: "[Спам] "},
+			want: "Subject: =?utf-8?q?[=D0=A1=D0=BF=D0=B0=D0=BC]?= hello\r\n\r\nb",
+		},
+		{
+			name: "non-ASCII prefix on a missing subject",
+			in:   "From: a\r\n\r\nb",
+			edit: Edit{SubjectPrefix: "[Спам] "},
+			want: "From: a\r\nSubject: =?utf-8?q?[=D0=A1=D0=BF=D0=B0=D0=BC]?=\r\n\r\nb",
+		},
+		{
 			name: "only the first subject",
 			in:   "Subject: one\r\nSubject: two\r\n\r\nb",
 			edit: Edit{SubjectPrefix: "[S] "},
@@ -106,10 +118,34 @@ func TestRewrite(t *testing.T) {
 			want: "From: a\r\nX-Mxgate-Rule: x Bcc: victim@example.com\r\n\r\nb",
 		},
 		{
-			name: "8-bit and malformed lines kept byte for byte",
+			name: "8-bit kept byte for byte; a line that is not a field starts the body",
 			in:   "From: \xe9t\xe9\r\nthis is not a field\r\nX-Spam-Flag: YES\r\n\r\n\xff\xfe",
-			edit: Edit{Remove: IsRemovable},
-			want: "From: \xe9t\xe9\r\nthis is not a field\r\n\r\n\xff\xfe",
+			edit: Edit{Remove: IsRemovable, Append: []Field{status}},
+			want: "From: \xe9t\xe9\r\nX-Spam-Status: no\r\n\r\nthis is not a field\r\nX-Spam-Flag: YES\r\n\r\n\xff\xfe",
+		},
+		{
+			name: "no separator: added fields stay in the header, the body text after it",
+			in:   "From: a\r\nSubject: s\r\nHello Bob,\r\nsee you: tomorrow\r\n",
+			edit: Edit{Prepend: []Field{received}, Append: []Field{status}},
+			want: "Received: from a ([1.2.3.4]) by mx with ESMTP id X; date\r\nFrom: a\r\nSubject: s\r\nX-Spam-Status: no\r\n\r\nHello Bob,\r\nsee you: tomorrow\r\n",
+		},
+		{
+			name: "leading indented line is not folded into Received",
+			in:   " indented\r\nFrom: a\r\n\r\nb",
+			edit: Edit{Prepend: []Field{received}, Append: []Field{status}},
+			want: "Received: from a ([1.2.3.4]) by mx with ESMTP id X; date\r\nX-Spam-Status: no\r\n\r\n indented\r\nFrom: a\r\n\r\nb",
+		},
+		{
+			name: "leading mbox From_ line stays in the header block",
+			in:   "From sender@remote.example  Thu Aug 22 14:44:26 2002\nX-Spam-Status: Yes\nSubject: s\n\nbody\n",
+			edit: Edit{Remove: IsRemovable, Prepend: []Field{{Name: "Received", Value: "r"}}, Append: []Field{status}},
+			want: "Received: r\nFrom sender@remote.example  Thu Aug 22 14:44:26 2002\nSubject: s\nX-Spam-Status: no\n\nbody\n",
+		},
+		{
+			name: "bare LF message without separator",
+			in:   "Subject: s\nbody line\n",
+			edit: Edit{Append: []Field{status}, SubjectPrefix: "[S] "},
+			want: "Subject: [S] s\nX-Spam-Status: no\n\nbody line\n",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +168,9 @@ func TestSplit(t *testing.T) {
 		{"A: b\r\n", "A: b\r\n", ""},
 		{"\r\nbody", "\r\n", "body"},
 		{"", "", ""},
+		{"A: b\r\nbody text\r\n\r\nmore", "A: b\r\n", "body text\r\n\r\nmore"},
+		{"A: b\r\n folded\r\nB: c\r\n\r\nx", "A: b\r\n folded\r\nB: c\r\n\r\n", "x"},
+		{" lead\r\nA: b\r\n\r\nx", "", " lead\r\nA: b\r\n\r\nx"},
 	} {
 		head, body := Split([]byte(tc.in))
 		if string(head) != tc.head || string(body) != tc.body {

@@ -236,6 +236,27 @@ func replay(conn net.Conn, br *bufio.Reader) net.Conn {
 	)}
 }
 
+// writeChunk is how much of a message is written under one write deadline.
+const writeChunk = 64 << 10
+
+// writeMessage writes msg to the DATA writer w in chunks, each bounded by
+// the command timeout on conn (go-smtp sets no deadline while the message
+// is written), so a downstream server that stops reading cannot hold the
+// session forever. The deadline stays set for the final dot.
+func (r *Relay) writeMessage(conn net.Conn, w io.Writer, msg []byte) error {
+	for len(msg) > 0 {
+		n := min(len(msg), writeChunk)
+		if err := conn.SetWriteDeadline(time.Now().Add(r.opts.CommandTimeout)); err != nil {
+			return err
+		}
+		if _, err := w.Write(msg[:n]); err != nil {
+			return err
+		}
+		msg = msg[n:]
+	}
+	return conn.SetWriteDeadline(time.Now().Add(r.opts.CommandTimeout))
+}
+
 // transact runs MAIL, RCPT and DATA on c and closes it.
 func (r *Relay) transact(ctx context.Context, c *client, host string, tx Transaction) (Result, error) {
 	res := Result{Host: host}
@@ -261,7 +282,7 @@ func (r *Relay) transact(ctx context.Context, c *client, host string, tx Transac
 	if err != nil {
 		return res, refused(err)
 	}
-	if _, err := w.Write(tx.Message); err != nil {
+	if err := r.writeMessage(c.conn, w, tx.Message); err != nil {
 		return res, fmt.Errorf("%w: %s: write: %w", reply.ErrDownstreamUnavailable, host, err)
 	}
 	if !c.lmtp {
@@ -290,7 +311,9 @@ func (r *Relay) transact(ctx context.Context, c *client, host string, tx Transac
 	var first *smtp.SMTPError
 	for _, rcpt := range tx.Recipients {
 		if se, failed := perRcpt[rcpt]; failed {
-			if first == nil {
+			// A temporary refusal wins: answering the client with a 5xx
+			// would turn that recipient's transient failure into a bounce.
+			if first == nil || (se.Code/100 == 4 && first.Code/100 != 4) {
 				first = se
 			}
 			continue

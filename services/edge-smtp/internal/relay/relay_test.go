@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,7 @@ type server struct {
 	mu     sync.Mutex
 	got    map[string][]byte
 	refuse map[string]bool
+	defers map[string]bool // LMTP recipients that get a per-recipient 452
 	addr   string
 	tls    bool // whether the last message came over TLS
 }
@@ -62,6 +64,10 @@ func (x *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
 	defer x.s.mu.Unlock()
 	x.s.tls = x.tls
 	for _, rc := range x.rcpts {
+		if x.s.defers[rc] && st != nil {
+			st.SetStatus(rc, &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"})
+			continue
+		}
 		if x.s.refuse[rc] && st != nil {
 			st.SetStatus(rc, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 1}, Message: "Mailbox disabled"})
 			continue
@@ -92,7 +98,7 @@ func selfSigned(t *testing.T) *tls.Config {
 
 func start(t *testing.T, lmtp bool, tlsCfg *tls.Config) *server {
 	t.Helper()
-	s := &server{got: map[string][]byte{}, refuse: map[string]bool{}}
+	s := &server{got: map[string][]byte{}, refuse: map[string]bool{}, defers: map[string]bool{}}
 	srv := smtp.NewServer(s)
 	srv.LMTP, srv.Network, srv.TLSConfig, srv.Domain = lmtp, "tcp", tlsCfg, "down.test"
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -135,6 +141,7 @@ func TestDeliver(t *testing.T) {
 		mode       policyv1.TLSMode
 		skipVerify bool
 		refuse     []string
+		defers     []string
 		down       bool // route to a closed port only
 		wantErr    error
 		wantCode   int
@@ -151,12 +158,16 @@ func TestDeliver(t *testing.T) {
 		{name: "required with a bad certificate", tlsCfg: cert, mode: policyv1.TLSMode_TLS_MODE_REQUIRED, wantErr: reply.ErrDownstreamUnavailable},
 		{name: "unreachable", down: true, wantErr: reply.ErrDownstreamUnavailable},
 		{name: "lmtp all refused", lmtp: true, refuse: []string{"a@example.com", "b@example.com"}, wantCode: 550},
+		{name: "lmtp all refused, one temporarily: the answer is temporary", lmtp: true, refuse: []string{"a@example.com"}, defers: []string{"b@example.com"}, wantCode: 452},
 		{name: "lmtp mixed", lmtp: true, refuse: []string{"b@example.com"}, wantErr: reply.ErrPartialDelivery, delivered: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, tc.lmtp, tc.tlsCfg)
 			for _, r := range tc.refuse {
 				s.refuse[r] = true
+			}
+			for _, r := range tc.defers {
+				s.defers[r] = true
 			}
 			proto := policyv1.Protocol_PROTOCOL_SMTP
 			if tc.lmtp {
@@ -203,5 +214,65 @@ func TestDeliver(t *testing.T) {
 				t.Errorf("server saw TLS %v", s.tls)
 			}
 		})
+	}
+}
+
+// stalledServer answers every command up to DATA's 354 and then stops
+// reading, so the sender's writes block once the socket buffers are full.
+func stalledServer(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); lis.Close() })
+	go func() {
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tp := textproto.NewConn(c)
+		_ = tp.PrintfLine("220 stalled.test ESMTP")
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+			case "EHLO", "LHLO":
+				_ = tp.PrintfLine("250 stalled.test")
+			case "DATA":
+				_ = tp.PrintfLine("354 go ahead")
+				<-done // never read the message
+				return
+			default:
+				_ = tp.PrintfLine("250 ok")
+			}
+		}
+	}()
+	return lis.Addr().String()
+}
+
+func TestDeliverDataWriteTimesOut(t *testing.T) {
+	addr := stalledServer(t)
+	r := New(Options{HeloName: "mx.test", ConnectTimeout: time.Second, CommandTimeout: time.Second, DataTimeout: 300 * time.Millisecond})
+	big := []byte(msg + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 16<<10)) // 16 MiB
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.Deliver(context.Background(), Transaction{
+			Route: route(policyv1.Protocol_PROTOCOL_SMTP, policyv1.TLSMode_TLS_MODE_NONE, addr),
+			From:  "s@remote.example", Recipients: []string{"a@example.com"}, Message: big,
+		})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, reply.ErrDownstreamUnavailable) {
+			t.Fatalf("err = %v, want %v", err, reply.ErrDownstreamUnavailable)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deliver still writing to a server that stopped reading")
 	}
 }

@@ -104,7 +104,9 @@ func (v *Verdict) Temporary() bool { return v.Reply.Code/100 == 4 }
 // FromVerdict returns nil when v lets the transaction go on (ACCEPT or
 // QUARANTINE) and a *Verdict error for TEMPFAIL and REJECT. An absent reply
 // takes the stage default; a reply whose code is not 4xx/5xx becomes the
-// stage's tempfail reply (421 at connect, 451 otherwise). A nil verdict or
+// stage's tempfail reply (421 at connect, 451 otherwise); a TEMPFAIL with a
+// 5xx code gets the stage's tempfail default; at connect every code becomes
+// 421 or 554 (the only refusals RFC 5321 allows there). A nil verdict or
 // an unknown action is an error of kind ErrInternal.
 func FromVerdict(v *verdictv1.Verdict, stage Stage) error {
 	if v == nil {
@@ -122,7 +124,22 @@ func FromVerdict(v *verdictv1.Verdict, stage Stage) error {
 	default:
 		return fmt.Errorf("%w: verdict action %v", ErrInternal, v.GetAction())
 	}
-	return &Verdict{Reply: validate(v.GetReply(), def, stage), Reason: v.GetReason()}
+	r := validate(v.GetReply(), def, stage)
+	if v.GetAction() == verdictv1.Action_ACTION_TEMPFAIL && r.Code/100 == 5 {
+		// A temporary verdict never refuses for good.
+		out := def
+		r = &out
+	}
+	if stage == StageConnect {
+		// RFC 5321 §4.3.2: a connection is refused with 554 or, when the
+		// refusal is temporary, 421 (which also closes the channel).
+		if r.Code/100 == 4 {
+			r.Code = 421
+		} else {
+			r.Code = 554
+		}
+	}
+	return &Verdict{Reply: r, Reason: v.GetReason()}
 }
 
 // validate returns r as an SMTPError when it is a proper 4xx/5xx reply, the
@@ -192,7 +209,7 @@ func sanitize(s string) string {
 }
 
 // Downstream is a reply of a downstream mailbox server, passed back to the
-// client as given.
+// client with its codes (see For).
 type Downstream struct {
 	Reply *smtp.SMTPError
 	Host  string
@@ -206,10 +223,11 @@ func (d *Downstream) Error() string {
 func (d *Downstream) Temporary() bool { return d.Reply.Code/100 == 4 }
 
 // For returns the SMTP reply for err in the transaction with message id id
-// (empty before MAIL FROM). nil gives nil. Service verdicts and downstream
-// replies are returned as given (validated; a downstream 421 becomes 451,
-// since our own session goes on); every other error becomes the generic
-// reply of its Kind, ErrInternal when it has none, with the id.
+// (empty before MAIL FROM). nil gives nil. Service verdicts are returned as
+// given (validated); a downstream reply keeps its code and enhanced code
+// (validated; a 421 becomes 451, since our own session goes on) with a
+// generic text and the id; every other error becomes the generic reply of
+// its Kind, ErrInternal when it has none, with the id.
 func For(err error, id string) *smtp.SMTPError {
 	if err == nil {
 		return nil
@@ -235,7 +253,16 @@ func For(err error, id string) *smtp.SMTPError {
 			e := d.Reply.EnhancedCode
 			r.EnhancedCode = fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2])
 		}
-		r.Text = d.Reply.Message
+		// The mailbox server's text names internal addresses (with the
+		// folder detail, which tells a spammer the verdict) and hosts: the
+		// client gets the codes, the text stays in the logs.
+		r.Text = "Refused by the mailbox server"
+		if code/100 == 4 {
+			r.Text = "Temporarily refused by the mailbox server, try again later"
+		}
+		if id != "" {
+			r.Text += " (id " + id + ")"
+		}
 		return validate(r, def, StageContent)
 	}
 	if errors.Is(err, smtp.ErrDataTooLarge) {

@@ -29,17 +29,18 @@ func TestFor(t *testing.T) {
 		{"go-smtp too large", smtp.ErrDataTooLarge, 552, smtp.EnhancedCode{5, 3, 4}, "Message too big (id ID1)"},
 		{"group", ErrGroupMismatch, 452, smtp.EnhancedCode{4, 5, 3}, "new transaction"},
 		{"unknown error", errors.New("boom at /var/lib/secret"), 451, smtp.EnhancedCode{4, 3, 0}, "Temporary local problem"},
-		{"downstream reply", fmt.Errorf("relay: %w", &Downstream{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}}), 550, smtp.EnhancedCode{5, 1, 1}, "No such user"},
+		{"downstream reply", fmt.Errorf("relay: %w", &Downstream{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}}), 550, smtp.EnhancedCode{5, 1, 1}, "Refused by the mailbox server (id ID1)"},
+		{"downstream text with internal address and host", &Downstream{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 1}, Message: "<alice+SPAM@store1.internal.example> Mailbox disabled on store1.internal.example"}}, 550, smtp.EnhancedCode{5, 2, 1}, "Refused by the mailbox server"},
 		{"downstream garbage code", &Downstream{Reply: &smtp.SMTPError{Code: 250, Message: "huh"}}, 451, smtp.EnhancedCode{4, 4, 1}, "Delivery temporarily failed"},
-		{"downstream 421", &Downstream{Reply: &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}}, 451, smtp.EnhancedCode{4, 3, 2}, "shutting down"},
-		{"downstream without enhanced code", &Downstream{Reply: &smtp.SMTPError{Code: 452, Message: "full"}}, 452, smtp.EnhancedCode{4, 0, 0}, "full"},
+		{"downstream 421", &Downstream{Reply: &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}}, 451, smtp.EnhancedCode{4, 3, 2}, "Temporarily refused by the mailbox server, try again later (id ID1)"},
+		{"downstream without enhanced code", &Downstream{Reply: &smtp.SMTPError{Code: 452, Message: "full"}}, 452, smtp.EnhancedCode{4, 0, 0}, "Temporarily refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := For(tc.err, "ID1")
 			if r.Code != tc.code || r.EnhancedCode != tc.enh || !strings.Contains(r.Message, tc.text) {
 				t.Fatalf("For = %d %v %q; want %d %v containing %q", r.Code, r.EnhancedCode, r.Message, tc.code, tc.enh, tc.text)
 			}
-			for _, leak := range []string{"rpc error", "10.0.0.5", "/var/lib", "boom"} {
+			for _, leak := range []string{"rpc error", "10.0.0.5", "/var/lib", "boom", "@", "internal.example", "No such user"} {
 				if strings.Contains(r.Message, leak) {
 					t.Fatalf("reply %q leaks %q", r.Message, leak)
 				}
@@ -75,6 +76,9 @@ func TestFromVerdict(t *testing.T) {
 		{"virus default", v(verdictv1.Action_ACTION_REJECT, 0, "", ""), StageAntivirus, 554, smtp.EnhancedCode{5, 7, 1}, "malware"},
 		{"2xx code becomes 451", v(verdictv1.Action_ACTION_REJECT, 250, "2.0.0", "ok"), StageRecipient, 451, smtp.EnhancedCode{4, 3, 0}, "Temporary local problem"},
 		{"2xx code at connect becomes 421", v(verdictv1.Action_ACTION_REJECT, 250, "", ""), StageConnect, 421, smtp.EnhancedCode{4, 3, 0}, "Temporary"},
+		{"450 at connect becomes 421", v(verdictv1.Action_ACTION_TEMPFAIL, 450, "4.7.1", "Client host temporarily blocked"), StageConnect, 421, smtp.EnhancedCode{4, 7, 1}, "Client host temporarily blocked"},
+		{"550 at connect becomes 554", v(verdictv1.Action_ACTION_REJECT, 550, "5.7.1", "Blocked"), StageConnect, 554, smtp.EnhancedCode{5, 7, 1}, "Blocked"},
+		{"tempfail with a 5xx code stays temporary", v(verdictv1.Action_ACTION_TEMPFAIL, 550, "5.7.1", "Blocked"), StageRecipient, 451, smtp.EnhancedCode{4, 3, 0}, "Recipient temporarily rejected"},
 		{"garbage code becomes 451", v(verdictv1.Action_ACTION_TEMPFAIL, 999, "", ""), StageContent, 451, smtp.EnhancedCode{4, 3, 0}, "Temporary"},
 		{"mismatched enhanced code replaced", v(verdictv1.Action_ACTION_REJECT, 550, "4.1.1", "no"), StageRecipient, 550, smtp.EnhancedCode{5, 0, 0}, "no"},
 		{"malformed enhanced code replaced", v(verdictv1.Action_ACTION_REJECT, 554, "5.x.1", "no"), StageRecipient, 554, smtp.EnhancedCode{5, 0, 0}, "no"},

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"go.opentelemetry.io/otel"
@@ -71,6 +72,10 @@ type Options struct {
 	MaxRecipients int
 	Scorer        Scorer
 	Relay         Deliverer
+	// ReadTimeout, when set, bounds each wait for message bytes during DATA
+	// on connections admitted by package gate (go-smtp sets the read
+	// deadline once per command line, which would bound the whole transfer).
+	ReadTimeout time.Duration
 	// SenderChecks run in order at MAIL FROM; the first refusal wins.
 	SenderChecks []SenderCheck
 	Log          *slog.Logger
@@ -123,4 +128,4 @@ func (b *Backend) WaitReports(ctx context.Context) {
 	}
 }
 
-func shuttingDown() error { return reply.For(reply.ErrShuttingDown, "") }
+func shuttingDown() *smtp.SMTPError { return reply.For(reply.ErrShuttingDown, "") }

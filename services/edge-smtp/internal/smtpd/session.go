@@ -20,6 +20,7 @@ import (
 	reputationv1 "github.com/mxgate/mxgate/proto/mxgate/reputation/v1"
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
 
+	"github.com/mxgate/mxgate/services/edge-smtp/internal/gate"
 	"github.com/mxgate/mxgate/services/edge-smtp/internal/queueid"
 	"github.com/mxgate/mxgate/services/edge-smtp/internal/reply"
 )
@@ -65,7 +66,7 @@ func (s *Session) tlsOn() bool {
 func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	s.endTx()
 	if s.b.draining.Load() {
-		return shuttingDown()
+		return s.closeWith(shuttingDown())
 	}
 	id := queueid.New()
 	links := []trace.Link{}
@@ -144,9 +145,12 @@ func (s *Session) Data(r io.Reader) error {
 	if tx == nil || len(tx.rcpts) == 0 {
 		return reply.For(reply.ErrInternal, "")
 	}
-	var buf bytes.Buffer
-	if tx.size > 0 && tx.size < 64<<20 {
-		buf.Grow(int(tx.size) + 1024)
+	buf := messageBuffer(tx.size)
+	if d := s.b.opts.ReadTimeout; d > 0 {
+		if gc := gate.FromNetConn(s.conn.Conn()); gc != nil {
+			gc.SetReadIdleTimeout(d)
+			defer gc.SetReadIdleTimeout(0)
+		}
 	}
 	if _, err := buf.ReadFrom(r); err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
@@ -160,6 +164,20 @@ func (s *Session) Data(r io.Reader) error {
 	out := p.run()
 	p.report()
 	return out
+}
+
+// maxPreallocation bounds what a declared SIZE reserves before any byte of
+// the message arrived: a client must not pin memory by declaring sizes.
+const maxPreallocation = 256 << 10
+
+// messageBuffer returns the buffer DATA reads into, sized for the declared
+// SIZE up to maxPreallocation; it grows with the bytes actually received.
+func messageBuffer(declared int64) *bytes.Buffer {
+	var buf bytes.Buffer
+	if declared > 0 {
+		buf.Grow(int(min(declared+1024, maxPreallocation)))
+	}
+	return &buf
 }
 
 // Reset ends the transaction (after DATA, RSET or a new EHLO).
@@ -177,6 +195,19 @@ func (s *Session) endTx() {
 		s.tx.span.End()
 		s.tx = nil
 	}
+}
+
+// closeWith writes r (a 421) and closes the connection: RFC 5321 §3.8 has
+// the server close the channel after 421, and a draining edge must not wait
+// for the client to QUIT. go-smtp's own write of the returned reply then
+// fails harmlessly on the closed connection.
+func (s *Session) closeWith(r *smtp.SMTPError) error {
+	nc := s.conn.Conn()
+	e := r.EnhancedCode
+	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", r.Code, e[0], e[1], e[2], r.Message)
+	_ = nc.Close()
+	return r
 }
 
 // refuse logs err, records it on the span and returns the reply.

@@ -183,7 +183,7 @@ func runLimitAndSpam(t *testing.T, c reputationv1.ReputationServiceClient) {
 		}
 		wantVerdict(t, check(t, c, "10.9.9.9"), accept, 0, "")
 	})
-	t.Run("spam threshold blocks with 450 4.7.1", func(t *testing.T) {
+	t.Run("spam threshold blocks with 421 4.7.1", func(t *testing.T) {
 		const ip = "2001:db8:c::50"
 		if report(t, c, ip, verdictv1.Class_CLASS_LEGIT) || report(t, c, ip, verdictv1.Class_CLASS_MARKETING) {
 			t.Fatal("blocked on legitimate mail")
@@ -198,7 +198,7 @@ func runLimitAndSpam(t *testing.T, c reputationv1.ReputationServiceClient) {
 			t.Fatal("not blocked at the threshold")
 		}
 		// The two leases taken above are still held: the block comes first.
-		wantVerdict(t, check(t, c, ip), tempfail, 450, "4.7.1")
+		wantVerdict(t, check(t, c, ip), tempfail, 421, "4.7.1")
 	})
 	t.Run("suspected counts half", func(t *testing.T) {
 		const ip = "198.51.100.60"
@@ -210,7 +210,7 @@ func runLimitAndSpam(t *testing.T, c reputationv1.ReputationServiceClient) {
 		if !report(t, c, ip, verdictv1.Class_CLASS_SUSPECTED) {
 			t.Fatal("not blocked after 6 suspected reports (3 spam)")
 		}
-		wantVerdict(t, check(t, c, ip), tempfail, 450, "4.7.1")
+		wantVerdict(t, check(t, c, ip), tempfail, 421, "4.7.1")
 	})
 }
 
@@ -251,7 +251,7 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	if !report(t, a, spammer, verdictv1.Class_CLASS_SPAM) {
 		t.Fatal("reports through two replicas did not add up")
 	}
-	wantVerdict(t, check(t, b, spammer), tempfail, 450, "4.7.1")
+	wantVerdict(t, check(t, b, spammer), tempfail, 421, "4.7.1")
 }
 
 func TestLeaseRenewAndExpiry(t *testing.T) {

@@ -83,7 +83,7 @@ func replyTooMany() *verdictv1.SMTPReply {
 }
 
 func replyBlocked() *verdictv1.SMTPReply {
-	return &verdictv1.SMTPReply{Code: 450, EnhancedCode: "4.7.1", Text: "Client host temporarily blocked: policy violation, try again later"}
+	return &verdictv1.SMTPReply{Code: 421, EnhancedCode: "4.7.1", Text: "Client host temporarily blocked: policy violation, try again later"}
 }
 
 func replyUnavailable() *verdictv1.SMTPReply {
@@ -123,7 +123,7 @@ func Key(ip netip.Addr) string { return ip.Unmap().String() }
 func (l *Limiter) Name() string { return "limits" }
 
 // Check takes a lease for c. Allow-listed clients always get one (they are
-// counted, never refused). Others are refused 450 4.7.1 while temporarily
+// counted, never refused). Others are refused 421 4.7.1 while temporarily
 // blocked and 421 4.7.0 when they already hold MaxConnections leases.
 func (l *Limiter) Check(ctx context.Context, c *connection.Conn) (*verdictv1.Verdict, error) {
 	lease := newID()
