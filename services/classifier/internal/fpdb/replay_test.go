@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
-
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
+	"github.com/mxgate/mxgate/services/classifier/internal/natstest"
 )
 
 func hasEntry(db *DB, e Entry) bool {
@@ -25,7 +25,7 @@ func hasEntry(db *DB, e Entry) bool {
 // sequence numbers belong to the old stream, and a replica trusting it
 // would skip the new stream's first events.
 func TestSnapshotOfOldStreamIgnored(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	a := startReplica(t, url, ts, nil, 0)
 	waitReady(t, a, 30*time.Second)
@@ -73,7 +73,7 @@ func TestSnapshotOfOldStreamIgnored(t *testing.T) {
 // A running replica must notice a recreated stream even when the new
 // stream already holds more events than it had applied from the old one.
 func TestStreamRecreatedLonger(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	a := startReplica(t, url, ts, nil, 0)
 	waitReady(t, a, 30*time.Second)
@@ -175,7 +175,7 @@ func TestEntryWeightMustBeFinite(t *testing.T) {
 // again replays the new stream from its start: none of its first events
 // may be skipped as "already applied".
 func TestStreamRecreatedWhileRunning(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	a := startReplica(t, url, ts, nil, 0)
 	waitReady(t, a, 30*time.Second)
@@ -216,7 +216,7 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 // MaxAge or a purge after the targets were read) does not keep the
 // replica not ready: the targets are read again and only move down.
 func TestReadyWhenTargetMessageGone(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	nc := connect(t, url)
 	defer nc.Close()

@@ -20,26 +20,8 @@ import (
 
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
+	"github.com/mxgate/mxgate/services/classifier/internal/natstest"
 )
-
-// testNATS returns the URL of the test NATS server, skipping (or failing
-// in CI) when it is unreachable.
-func testNATS(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("MXGATE_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NATS at %s unreachable: %v", url, err)
-		}
-		t.Skipf("NATS at %s unreachable (set MXGATE_TEST_NATS_URL): %v", url, err)
-	}
-	nc.Close()
-	return url
-}
 
 type testStream struct{ stream, subject string }
 
@@ -183,7 +165,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 func TestPropagationThreeReplicas(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	var rs []*replica
 	for range 3 {
@@ -218,7 +200,7 @@ func TestPropagationThreeReplicas(t *testing.T) {
 }
 
 func TestRestartSnapshotReplayAndGap(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	a := startReplica(t, url, ts, nil, 0)
 	waitReady(t, a, 30*time.Second)
@@ -275,7 +257,7 @@ func TestRestartSnapshotReplayAndGap(t *testing.T) {
 }
 
 func TestLearnEventsReachEveryReplica(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	var mu sync.Mutex
 	learned := map[string]int{}
@@ -394,7 +376,7 @@ func testLog() *slog.Logger {
 // TestStreamRecreated: after the stream is deleted and created again its
 // sequences restart; a replica that applied higher sequences replays it.
 func TestStreamRecreated(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	ts := newStream(t, url)
 	a := startReplica(t, url, ts, nil, 0)
 	waitReady(t, a, 30*time.Second)

@@ -19,6 +19,7 @@ import (
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 	"github.com/mxgate/mxgate/services/classifier/internal/config"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
+	"github.com/mxgate/mxgate/services/classifier/internal/natstest"
 )
 
 // The model learns a report once and unlearns only what it learned: an
@@ -69,7 +70,7 @@ func TestLearnOncePerReport(t *testing.T) {
 // With NATS up, the service turns SERVING only once it has replayed the
 // stream, even when that takes longer than nats.startup_timeout.
 func TestNotServingBeforeCatchUp(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	cfg := config.Default()
 	uniqueStream(t, &cfg, url)
 	cfg.NATS.StartupTimeout = confload.Duration(time.Millisecond)

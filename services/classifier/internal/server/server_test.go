@@ -27,6 +27,7 @@ import (
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
 	"github.com/mxgate/mxgate/services/classifier/internal/config"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/natstest"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 	defaultmodel "github.com/mxgate/mxgate/services/classifier/model"
 )
@@ -77,23 +78,6 @@ func testModel(t testing.TB) *model.Model {
 		t.Fatalf("train: %v", modelErr)
 	}
 	return modelData
-}
-
-func testNATS(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("MXGATE_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NATS at %s unreachable: %v", url, err)
-		}
-		t.Skipf("NATS at %s unreachable (set MXGATE_TEST_NATS_URL): %v", url, err)
-	}
-	nc.Close()
-	return url
 }
 
 // uniqueStream sets a unique stream and subject in cfg and deletes the
@@ -262,7 +246,7 @@ func TestClassifyGRPC(t *testing.T) {
 // the verdict change on another, for the message and a near duplicate, and
 // change back after the report is withdrawn.
 func TestReportAcrossReplicas(t *testing.T) {
-	url := testNATS(t)
+	url := natstest.URL(t)
 	cfg := config.Default()
 	uniqueStream(t, &cfg, url)
 	a, _ := start(t, cfg)
