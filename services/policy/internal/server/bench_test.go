@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -19,74 +20,45 @@ var (
 	benchDecide = &policyv1.DecideRequest{MessageId: "m1", MailFrom: "someone@sender.example", Recipients: []string{"alice@example.com", "bob@example.com"}, Class: verdictv1.Class_CLASS_SPAM}
 )
 
-func report(b *testing.B, start time.Time) {
+// decisions runs call in parallel b.N times and reports decisions/s.
+func decisions(b *testing.B, call func(context.Context) error) {
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := call(b.Context()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
 }
 
-func BenchmarkCheckRecipientInProcess(b *testing.B) {
+func inProcess(b *testing.B) *Server {
 	d, err := directory.Build(testConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := New(store.New(d), directory.StaticRouter{}, discard)
-	b.ReportAllocs()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.CheckRecipient(b.Context(), benchCheck); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	report(b, start)
+	return New(store.New(d), directory.StaticRouter{}, discard)
+}
+
+func BenchmarkCheckRecipientInProcess(b *testing.B) {
+	s := inProcess(b)
+	decisions(b, func(ctx context.Context) error { _, err := s.CheckRecipient(ctx, benchCheck); return err })
 }
 
 func BenchmarkDecideInProcess(b *testing.B) {
-	d, err := directory.Build(testConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(store.New(d), directory.StaticRouter{}, discard)
-	b.ReportAllocs()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.Decide(b.Context(), benchDecide); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	report(b, start)
+	s := inProcess(b)
+	decisions(b, func(ctx context.Context) error { _, err := s.Decide(ctx, benchDecide); return err })
 }
 
 func BenchmarkCheckRecipientGRPC(b *testing.B) {
 	c := startServer(b, nil)
-	b.ReportAllocs()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.CheckRecipient(b.Context(), benchCheck); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	report(b, start)
+	decisions(b, func(ctx context.Context) error { _, err := c.CheckRecipient(ctx, benchCheck); return err })
 }
 
 func BenchmarkDecideGRPC(b *testing.B) {
 	c := startServer(b, nil)
-	b.ReportAllocs()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Decide(b.Context(), benchDecide); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	report(b, start)
+	decisions(b, func(ctx context.Context) error { _, err := c.Decide(ctx, benchDecide); return err })
 }
