@@ -302,8 +302,14 @@ func TestClientDeadline(t *testing.T) {
 	s := start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := s.client.Scan(ctx, &antivirusv1.ScanRequest{MessageId: "x", Message: crlf("Subject: x\n\nbody\n")})
-	if c := status.Code(err); c != codes.DeadlineExceeded {
-		t.Fatalf("code = %v (%v), want DeadlineExceeded", c, err)
+	resp, err := s.client.Scan(ctx, &antivirusv1.ScanRequest{MessageId: "x", Message: crlf("Subject: x\n\nbody\n")})
+	switch c := status.Code(err); {
+	case c == codes.DeadlineExceeded:
+	case c == codes.OK && resp.GetVerdict().GetAction() == verdictv1.Action_ACTION_TEMPFAIL:
+		// clamd failed before the deadline (a loaded machine can make its
+		// connection fail first): still never accepted unscanned.
+		t.Logf("clamd failed before the deadline: %s", resp.GetVerdict().GetReason())
+	default:
+		t.Fatalf("code = %v (%v), verdict %v, want DeadlineExceeded or a TEMPFAIL verdict", c, err, resp.GetVerdict())
 	}
 }
