@@ -7,7 +7,9 @@
 // The index holds no per-entry pointers or strings: digests are reduced to
 // 64-bit keys (the kind and class mixed in) in flat open-addressing tables
 // (see table), fuzzy signatures live in fixed-size chunks and their LSH
-// bands in tables of 32-bit entry indexes (see fuzzyStore).
+// bands in tables of 32-bit entry indexes (see fuzzyStore). Which source
+// reported which entry is kept in a table of report records, except that a
+// fuzzy entry holds one report in itself (see fuzzyEntry.reporter).
 package fpdb
 
 import (
@@ -91,6 +93,9 @@ func DefaultOptions() Options {
 const (
 	flagTrusted = 1 << 0
 	classShift  = 1 // bits 1-2 hold the class
+	// flagInline marks a fuzzy entry that holds one report in itself
+	// (fuzzyEntry.reporter); a digest entry never has it.
+	flagInline = 1 << 3
 )
 
 // meta is the fixed-size payload of every entry (12 bytes).
@@ -104,6 +109,7 @@ type meta struct {
 
 func (m meta) class() Class         { return Class(m.flags >> classShift & 3) }
 func (m meta) trusted() bool        { return m.flags&flagTrusted != 0 }
+func (m meta) inline() bool         { return m.flags&flagInline != 0 }
 func (m meta) alive() bool          { return m.trusted() || m.reporters > 0 }
 func (m meta) live(now uint32) bool { return m.expires > now }
 
@@ -132,7 +138,8 @@ type DB struct {
 	mu      sync.RWMutex
 	digests table[dkey, meta]
 	// pairs records which untrusted source reported which entry, with the
-	// pair's expiry, so reporters are counted once each and can withdraw.
+	// pair's expiry, so reporters are counted once each and can withdraw;
+	// a fuzzy entry's inline report (see fuzzyEntry.reporter) is not in it.
 	pairs   table[pairKey, uint32]
 	fuzzy   fuzzyStore
 	lastSeq uint64
@@ -220,6 +227,31 @@ func (db *DB) expiry(e *Entry, now time.Time) uint32 {
 	return unixSec(exp)
 }
 
+// ref is an entry being changed: its key, its meta and, for a fuzzy
+// entry, its index and inline reporter (see fuzzyEntry).
+type ref struct {
+	key      uint64
+	fuzzy    bool
+	fi       uint32
+	m        meta
+	reporter uint32
+}
+
+// get looks up the entry of a fingerprint of a class; ok is false when
+// there is none (r then holds only the key and kind).
+func (db *DB) get(fp *fingerprint.FP, c Class) (r ref, ok bool) {
+	r = ref{key: key(fp, c), fuzzy: fp.Kind == fingerprint.KindFuzzy}
+	if r.fuzzy {
+		if r.fi, ok = db.fuzzy.find(&fp.Sig, c); ok {
+			fe := db.fuzzy.at(r.fi)
+			r.m, r.reporter = fe.meta, fe.reporter
+		}
+		return r, ok
+	}
+	r.m, ok = db.digests.get(dkey(r.key))
+	return r, ok
+}
+
 func (db *DB) add(e *Entry, now time.Time) {
 	if e.Class != ClassSpam && e.Class != ClassHam {
 		return
@@ -228,86 +260,102 @@ func (db *DB) add(e *Entry, now time.Time) {
 	if exp <= unixSec(now) {
 		return
 	}
-	k := key(&e.FP, e.Class)
-	m, fi, exists := db.get(&e.FP, e.Class, k)
+	r, exists := db.get(&e.FP, e.Class)
 	if !exists {
-		m = meta{kind: uint8(e.FP.Kind), flags: uint8(e.Class) << classShift}
+		r.m = meta{kind: uint8(e.FP.Kind), flags: uint8(e.Class) << classShift}
+	}
+	var src uint32
+	if !e.Trusted {
+		src = sourceKey(e.Source)
+	}
+	own := !e.Trusted && r.m.inline() && r.reporter == src
+	// An inline report expires with its entry: when another report or a
+	// feed extends the entry, the inline one keeps its expiry in pairs.
+	if r.m.inline() && !own && exp > r.m.expires {
+		db.pairs.put(newPairKey(r.key, r.reporter), r.m.expires)
+		r.m.flags &^= flagInline
+		r.reporter = 0
+	}
+	if exp > r.m.expires {
+		r.m.expires = exp
 	}
 	if e.Trusted {
-		m.flags |= flagTrusted
-		m.weight = float32(e.Weight)
+		r.m.flags |= flagTrusted
+		r.m.weight = float32(e.Weight)
 	} else {
-		pk := newPairKey(k, sourceKey(e.Source))
-		if pexp, dup := db.pairs.get(pk); !dup {
-			if m.reporters < math.MaxUint16 {
-				m.reporters++
-			}
-			db.pairs.put(pk, exp)
-		} else if exp > pexp {
-			db.pairs.put(pk, exp)
+		if !own { // the inline report's expiry is the entry's, just updated
+			db.report(&r, src, exp)
 		}
-		if !m.trusted() && float32(e.Weight) > m.weight {
-			m.weight = float32(e.Weight)
+		if !r.m.trusted() && float32(e.Weight) > r.m.weight {
+			r.m.weight = float32(e.Weight)
 		}
-	}
-	if exp > m.expires {
-		m.expires = exp
 	}
 	switch {
-	case e.FP.Kind != fingerprint.KindFuzzy:
-		db.digests.put(dkey(k), m)
+	case !r.fuzzy:
+		db.digests.put(dkey(r.key), r.m)
 	case exists:
-		db.fuzzy.at(fi).meta = m
+		db.fuzzy.set(r.fi, r.m, r.reporter)
 	default:
-		db.fuzzy.insert(&e.FP.Sig, m)
+		db.fuzzy.insert(&e.FP.Sig, r.m, r.reporter)
 	}
 }
 
-// get returns the meta of an entry (k is its key) and, for a fuzzy one,
-// its index.
-func (db *DB) get(fp *fingerprint.FP, c Class, k uint64) (m meta, fi uint32, ok bool) {
-	if fp.Kind == fingerprint.KindFuzzy {
-		if fi, ok = db.fuzzy.find(&fp.Sig, c); ok {
-			m = db.fuzzy.at(fi).meta
-		}
-		return m, fi, ok
+// report records source src's report of entry r, expiring at exp (r.m's
+// expiry already covers it), and counts a new reporter. A fuzzy entry
+// without an inline report takes it inline when the report lasts as long
+// as the entry; any other report is a pairs record.
+func (db *DB) report(r *ref, src, exp uint32) {
+	pk := newPairKey(r.key, src)
+	pexp, dup := db.pairs.get(pk)
+	if !dup && r.m.reporters < math.MaxUint16 {
+		r.m.reporters++
 	}
-	m, ok = db.digests.get(dkey(k))
-	return m, 0, ok
+	switch {
+	case r.fuzzy && !r.m.inline() && max(pexp, exp) == r.m.expires:
+		if dup {
+			db.pairs.del(pk)
+		}
+		r.m.flags |= flagInline
+		r.reporter = src
+	case !dup || exp > pexp:
+		db.pairs.put(pk, exp)
+	}
 }
 
 func (db *DB) remove(e *Entry) {
-	k := key(&e.FP, e.Class)
-	m, fi, exists := db.get(&e.FP, e.Class, k)
+	r, exists := db.get(&e.FP, e.Class)
 	if !exists {
 		return
 	}
 	if e.Trusted {
-		m.flags &^= flagTrusted
+		r.m.flags &^= flagTrusted
 	} else {
-		if !db.pairs.del(newPairKey(k, sourceKey(e.Source))) {
+		src := sourceKey(e.Source)
+		switch {
+		case r.m.inline() && r.reporter == src:
+			r.m.flags &^= flagInline
+			r.reporter = 0
+		case !db.pairs.del(newPairKey(r.key, src)):
 			return
 		}
-		if m.reporters > 0 {
-			m.reporters--
+		if r.m.reporters > 0 {
+			r.m.reporters--
 		}
 	}
-	db.store(k, fi, m)
+	db.store(&r)
 }
 
-// store writes back m for key k (fuzzy slot fi) or drops the entry when
-// nothing holds it any more.
-func (db *DB) store(k uint64, fi uint32, m meta) {
-	fuzzy := fingerprint.Kind(m.kind) == fingerprint.KindFuzzy
+// store writes back entry r or drops it when nothing holds it any more.
+func (db *DB) store(r *ref) {
 	switch {
-	case m.alive() && fuzzy:
-		db.fuzzy.at(fi).meta = m
-	case m.alive():
-		db.digests.put(dkey(k), m)
-	case fuzzy:
-		db.fuzzy.remove(fi)
+	case r.m.alive() && r.fuzzy:
+		db.fuzzy.set(r.fi, r.m, r.reporter)
+	case r.m.alive():
+		db.digests.put(dkey(r.key), r.m)
+	case r.fuzzy:
+		db.fuzzy.remove(r.fi)
 	default:
-		db.digests.del(dkey(k))
+		db.digests.del(dkey(r.key))
 	}
 }
 
@@ -404,7 +452,7 @@ func (db *DB) Sweep(now time.Time) int {
 			if m.reporters > 0 {
 				m.reporters--
 			}
-			db.store(pk.entry(), 0, m)
+			db.store(&ref{key: pk.entry(), m: m})
 		} else {
 			fuzzyGone[pk.entry()]++
 		}
@@ -439,6 +487,8 @@ func (db *DB) Sweep(now time.Time) int {
 
 // Stats describes the index size.
 type Stats struct {
+	// Reports counts the untrusted sources' reports of entries (each
+	// source once per entry).
 	Digests, Fuzzy, Reports int
 	LastSeq                 uint64
 }
@@ -447,7 +497,7 @@ type Stats struct {
 func (db *DB) Stats() Stats {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	return Stats{Digests: db.digests.len(), Fuzzy: db.fuzzy.len(), Reports: db.pairs.len(), LastSeq: db.lastSeq}
+	return Stats{Digests: db.digests.len(), Fuzzy: db.fuzzy.len(), Reports: db.pairs.len() + db.fuzzy.inline, LastSeq: db.lastSeq}
 }
 
 // LastSeq returns the stream sequence of the last applied event message.

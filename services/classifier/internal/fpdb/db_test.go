@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,6 +77,122 @@ func TestReportersCountedOnce(t *testing.T) {
 	}
 	if s := db.Stats(); s.Digests != 0 || s.Reports != 0 {
 		t.Fatalf("stats = %+v", s)
+	}
+}
+
+// TestFuzzyInlineReport: a fuzzy entry's single reporter is held in the
+// entry, not in pairs; a later report extending the entry moves it to
+// pairs with its own expiry, which still ends it on time.
+func TestFuzzyInlineReport(t *testing.T) {
+	db := New(DefaultOptions())
+	t0 := time.Unix(1_700_000_000, 0)
+	fp := randFuzzyFP(1)
+	lookup := func(at time.Time) []Match { return db.Lookup([]fingerprint.FP{fp}, at) }
+	db.Add(Entry{FP: fp, Class: ClassSpam, Source: "a@x", ExpiresAt: t0.Add(10 * time.Hour)}, t0)
+	if s := db.Stats(); s.Reports != 1 || db.pairs.len() != 0 || !db.HasReport(&fp, ClassSpam, "a@x") {
+		t.Fatalf("one reporter: stats %+v, %d pairs", s, db.pairs.len())
+	}
+	db.Add(Entry{FP: fp, Class: ClassSpam, Source: "b@x", ExpiresAt: t0.Add(20 * time.Hour)}, t0)
+	db.Add(Entry{FP: fp, Class: ClassSpam, Source: "a@x", ExpiresAt: t0.Add(5 * time.Hour)}, t0) // a repeat: no change
+	if s := db.Stats(); s.Reports != 2 || db.pairs.len() != 1 || !db.HasReport(&fp, ClassSpam, "a@x") || !db.HasReport(&fp, ClassSpam, "b@x") {
+		t.Fatalf("two reporters: stats %+v, %d pairs", s, db.pairs.len())
+	}
+	if got := lookup(t0); len(got) != 1 || got[0].Reporters != 2 {
+		t.Fatalf("two reporters: %+v", got)
+	}
+	if n := db.Sweep(t0.Add(15 * time.Hour)); n != 0 {
+		t.Fatalf("sweep dropped %d entries", n)
+	}
+	if got := lookup(t0.Add(15 * time.Hour)); len(got) != 1 || got[0].Reporters != 1 || db.HasReport(&fp, ClassSpam, "a@x") {
+		t.Fatalf("after a's report expired: %+v", got)
+	}
+	// A feed extending the entry moves b's report to pairs: it still
+	// expires at 20h and the entry lives on as a trusted one.
+	db.Add(Entry{FP: fp, Class: ClassSpam, Trusted: true, ExpiresAt: t0.Add(40 * time.Hour)}, t0)
+	if db.pairs.len() != 1 || db.fuzzy.inline != 0 {
+		t.Fatalf("after the feed: %d pairs, %d inline", db.pairs.len(), db.fuzzy.inline)
+	}
+	db.Sweep(t0.Add(25 * time.Hour))
+	if got := lookup(t0.Add(25 * time.Hour)); len(got) != 1 || got[0].Reporters != 0 || !got[0].Trusted {
+		t.Fatalf("after b's report expired: %+v", got)
+	}
+	db.Remove(Entry{FP: fp, Class: ClassSpam, Trusted: true})
+	if s := db.Stats(); s != (Stats{}) {
+		t.Fatalf("not empty: %+v", s)
+	}
+}
+
+// TestFuzzyReportsLikeDigests applies the same random reports, withdrawals,
+// feed additions, sweeps and snapshot round trips to digest entries (whose
+// reports are all pairs records) and to fuzzy entries (which hold one
+// report inline): everything observable must be the same.
+func TestFuzzyReportsLikeDigests(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	now := time.Unix(1_700_000_000, 0)
+	dig, fuz := New(DefaultOptions()), New(DefaultOptions())
+	const entries, sources = 4, 5
+	sawInline, sawPairs := false, false
+	for step := range 6000 {
+		i, c := rng.IntN(entries), Class(1+rng.IntN(2))
+		e := Entry{Class: c, Weight: float64(rng.IntN(3)), ExpiresAt: now.Add(time.Duration(1+rng.IntN(120)) * time.Minute)}
+		if rng.IntN(5) == 0 {
+			e.Trusted, e.Source = true, "feed"
+		} else {
+			e.Source = "user" + strconv.Itoa(rng.IntN(sources))
+		}
+		switch op := rng.IntN(20); {
+		case op < 12:
+			e.FP = seqFP(i)
+			dig.Add(e, now)
+			e.FP = randFuzzyFP(i)
+			fuz.Add(e, now)
+		case op < 17:
+			e.FP = seqFP(i)
+			dig.Remove(e)
+			e.FP = randFuzzyFP(i)
+			fuz.Remove(e)
+		case op < 19:
+			// The counts Sweep returns differ by kind: a digest entry
+			// dropped because its last report expired is not counted.
+			now = now.Add(time.Duration(rng.IntN(40)) * time.Minute)
+			dig.Sweep(now)
+			fuz.Sweep(now)
+		default:
+			var buf bytes.Buffer
+			if _, err := fuz.WriteSnapshot(&buf); err != nil {
+				t.Fatal(err)
+			}
+			fuz = New(DefaultOptions())
+			if _, err := fuz.LoadSnapshot(&buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sawInline = sawInline || fuz.fuzzy.inline > 0
+		sawPairs = sawPairs || fuz.pairs.len() > 0
+		if a, b := dig.Stats(), fuz.Stats(); a.Digests != b.Fuzzy || a.Reports != b.Reports {
+			t.Fatalf("step %d: stats %+v vs %+v", step, a, b)
+		}
+		for i := range entries {
+			d, f := seqFP(i), randFuzzyFP(i)
+			a, b := dig.Lookup([]fingerprint.FP{d}, now), fuz.Lookup([]fingerprint.FP{f}, now)
+			for j := range b {
+				b[j].Kind = a[min(j, len(a)-1)].Kind
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("step %d, entry %d: digest %+v, fuzzy %+v", step, i, a, b)
+			}
+			for _, c := range [...]Class{ClassSpam, ClassHam} {
+				for s := range sources {
+					src := "user" + strconv.Itoa(s)
+					if a, b := dig.HasReport(&d, c, src), fuz.HasReport(&f, c, src); a != b {
+						t.Fatalf("step %d, entry %d %v: HasReport(%s) %v vs %v", step, i, c, src, a, b)
+					}
+				}
+			}
+		}
+	}
+	if !sawInline || !sawPairs {
+		t.Fatalf("inline reports seen %v, pairs records seen %v", sawInline, sawPairs)
 	}
 }
 
@@ -263,11 +381,95 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	// Another format version (version 1 held signatures of another layout)
 	// is rejected, even with a valid checksum.
-	old := append([]byte(nil), data[:len(data)-4]...)
-	old[6] = '1'
-	old = binary.LittleEndian.AppendUint32(old, crc32.ChecksumIEEE(old))
-	if _, err := New(DefaultOptions()).LoadSnapshot(bytes.NewReader(old)); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "version") {
-		t.Fatalf("old version: %v", err)
+	for _, v := range []byte{'1', '4'} {
+		other := append([]byte(nil), data[:len(data)-4]...)
+		other[6] = v
+		other = binary.LittleEndian.AppendUint32(other, crc32.ChecksumIEEE(other))
+		if _, err := New(DefaultOptions()).LoadSnapshot(bytes.NewReader(other)); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "version") {
+			t.Fatalf("version %c: %v", v, err)
+		}
+	}
+}
+
+// TestSnapshotVersion2 loads a version 2 snapshot (written by the code of
+// that version; every report in the reports section): it reads as it was,
+// and the reports can still be withdrawn and expire.
+//
+// The DB it holds, at t0 = 1,700,000,000 (unix seconds): a trusted spam
+// domain "bad.example" (weight 3); a ham exact digest of "x" reported by
+// a@x (expiring at t0+10h) and b@x (t0+20h); randFuzzyFP(1), trusted spam
+// (weight 2); randFuzzyFP(2), spam reported by a@x (t0+10h) and b@x
+// (t0+20h); randFuzzyFP(3), ham reported by c@x (t0+30h); sequence 42.
+func TestSnapshotVersion2(t *testing.T) {
+	data, err := os.ReadFile("testdata/snapshot-v2.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	db := New(DefaultOptions())
+	if seq, err := db.LoadSnapshot(bytes.NewReader(data)); err != nil || seq != 42 {
+		t.Fatalf("load: %d %v", seq, err)
+	}
+	if s := db.Stats(); s != (Stats{Digests: 2, Fuzzy: 3, Reports: 5, LastSeq: 42}) {
+		t.Fatalf("stats %+v", s)
+	}
+	x, f2 := digestFP(fingerprint.KindExact, "x"), randFuzzyFP(2)
+	q := []fingerprint.FP{digestFP(fingerprint.KindURLDomain, "bad.example"), x, randFuzzyFP(1), f2, randFuzzyFP(3)}
+	want := []Match{
+		{Kind: fingerprint.KindURLDomain, Class: ClassSpam, Weight: 3, Trusted: true, Similarity: 1},
+		{Kind: fingerprint.KindExact, Class: ClassHam, Reporters: 2, Similarity: 1},
+		{Kind: fingerprint.KindFuzzy, Class: ClassSpam, Weight: 2, Trusted: true, Similarity: 1},
+		{Kind: fingerprint.KindFuzzy, Class: ClassSpam, Reporters: 2, Similarity: 1},
+		{Kind: fingerprint.KindFuzzy, Class: ClassHam, Reporters: 1, Similarity: 1},
+	}
+	got := db.Lookup(q, t0)
+	if len(got) != len(want) {
+		t.Fatalf("lookup = %+v", got)
+	}
+	for i := range want {
+		// Random signatures are not near duplicates of each other.
+		if got[i] != want[i] {
+			t.Errorf("match %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if !db.HasReport(&f2, ClassSpam, "a@x") || db.HasReport(&f2, ClassSpam, "c@x") {
+		t.Fatal("HasReport")
+	}
+	// a@x's reports expire at t0+10h; c@x withdraws; b@x's reports (and
+	// with them their entries) expire at t0+20h.
+	if n := db.Sweep(t0.Add(15 * time.Hour)); n != 0 {
+		t.Fatalf("sweep at 15h dropped %d", n)
+	}
+	if got := db.Lookup([]fingerprint.FP{x, f2}, t0.Add(15*time.Hour)); len(got) != 2 || got[0].Reporters != 1 || got[1].Reporters != 1 {
+		t.Fatalf("after a@x's reports expired: %+v", got)
+	}
+	db.Remove(Entry{FP: randFuzzyFP(3), Class: ClassHam, Source: "c@x"})
+	// Written again (as the current version) and loaded, it is the same.
+	var buf bytes.Buffer
+	if _, err := db.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	cp := New(DefaultOptions())
+	if _, err := cp.LoadSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*DB{db, cp} {
+		if s := d.Stats(); s != (Stats{Digests: 2, Fuzzy: 2, Reports: 2, LastSeq: 42}) {
+			t.Fatalf("stats %+v", s)
+		}
+		d.Sweep(t0.Add(25 * time.Hour))
+		if s := d.Stats(); s != (Stats{Digests: 1, Fuzzy: 1, LastSeq: 42}) {
+			t.Fatalf("stats %+v", s)
+		}
+	}
+	// A version 2 fuzzy record cannot hold an inline report: its flag
+	// there is corruption, even with a valid checksum.
+	const firstFuzzyFlags = 8 + 8 + 8 + 8 + 2*(8+metaBytes) + 8 + fingerprint.SigLen + 10
+	bad := append([]byte(nil), data[:len(data)-4]...)
+	bad[firstFuzzyFlags] |= flagInline
+	bad = binary.LittleEndian.AppendUint32(bad, crc32.ChecksumIEEE(bad))
+	if _, err := New(DefaultOptions()).LoadSnapshot(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "inline") {
+		t.Fatalf("version 2 with an inline flag: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package fpdb
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -24,6 +25,11 @@ func FuzzLoadSnapshot(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add([]byte("MXFPDB1\n"))
+	v2, err := os.ReadFile("testdata/snapshot-v2.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v2)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := New(DefaultOptions())
 		if _, err := d.LoadSnapshot(bytes.NewReader(data)); err != nil && d.Stats() != (Stats{}) {

@@ -35,6 +35,14 @@ func (l *Local) WaitApplied(context.Context, uint64, uint64) error { return nil 
 func (db *DB) HasReport(fp *fingerprint.FP, c Class, source string) bool {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	_, ok := db.pairs.get(newPairKey(key(fp, c), sourceKey(source)))
+	src := sourceKey(source)
+	if fp.Kind == fingerprint.KindFuzzy {
+		if fi, ok := db.fuzzy.find(&fp.Sig, c); ok {
+			if fe := db.fuzzy.at(fi); fe.meta.inline() && fe.reporter == src {
+				return true
+			}
+		}
+	}
+	_, ok := db.pairs.get(newPairKey(key(fp, c), src))
 	return ok
 }

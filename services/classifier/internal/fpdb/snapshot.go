@@ -17,17 +17,23 @@ var ErrBadSnapshot = errors.New("fpdb: bad snapshot")
 
 // Snapshot format (little endian): an 8-byte header "MXFPDB", the format
 // version as one ASCII digit (snapVersion; "MXFPDB1\n" was version 1) and
-// '\n'; the last applied stream
-// sequence; the signature length; then three sections each prefixed by its
-// record count — digests (key, meta), fuzzy entries (signature, meta),
-// reports (entry key, 32-bit source key, expiry) — and a CRC-32 (IEEE) of
-// everything before it. Another version, signature length or a checksum
-// mismatch is rejected with ErrBadSnapshot (the replica then replays the
-// stream instead). Version 1 held 64-byte signatures of an earlier MinHash
-// layout and an entry key per fuzzy record.
+// '\n'; the last applied stream sequence; the signature length; then three
+// sections each prefixed by its record count — digests (key, meta), fuzzy
+// entries (signature, meta, inline reporter's source key), reports in
+// pairs (entry key, 32-bit source key, expiry) — and a CRC-32 (IEEE) of
+// everything before it. Version 2 is version 3 without inline reports: its
+// fuzzy records end after the meta, and every report is in the reports
+// section; it is still read. Another version, signature length or a
+// checksum mismatch is rejected with ErrBadSnapshot (the replica then
+// replays the stream instead). Version 1 held 64-byte signatures of an
+// earlier MinHash layout and an entry key per fuzzy record.
 var snapMagic = [6]byte{'M', 'X', 'F', 'P', 'D', 'B'}
 
-const snapVersion = '2'
+const (
+	snapVersion = '3'
+	// snapVersionNoInline is the older version still read (see above).
+	snapVersionNoInline = '2'
+)
 
 const metaBytes = 12
 
@@ -54,7 +60,7 @@ func (db *DB) WriteSnapshot(w io.Writer) (uint64, error) {
 	defer db.mu.RUnlock()
 	crc := crc32.NewIEEE()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
-	var buf [fingerprint.SigLen + metaBytes]byte
+	var buf [fingerprint.SigLen + metaBytes + 4]byte
 	put64 := func(v uint64) {
 		binary.LittleEndian.PutUint64(buf[:8], v)
 		bw.Write(buf[:8]) //nolint:errcheck // bufio keeps the first error for Flush
@@ -73,7 +79,8 @@ func (db *DB) WriteSnapshot(w io.Writer) (uint64, error) {
 	db.fuzzy.each(func(_ uint32, fe *fuzzyEntry) {
 		copy(buf[:], fe.sig[:])
 		putMeta(buf[fingerprint.SigLen:], fe.meta)
-		bw.Write(buf[:fingerprint.SigLen+metaBytes]) //nolint:errcheck
+		binary.LittleEndian.PutUint32(buf[fingerprint.SigLen+metaBytes:], fe.reporter)
+		bw.Write(buf[:fingerprint.SigLen+metaBytes+4]) //nolint:errcheck
 	})
 	put64(uint64(db.pairs.len()))
 	db.pairs.each(func(pk pairKey, exp uint32) {
@@ -103,12 +110,17 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	}
 	crc := crc32.NewIEEE()
 	br := bufio.NewReaderSize(r, 64<<10)
-	var buf [fingerprint.SigLen + metaBytes]byte
+	var buf [fingerprint.SigLen + metaBytes + 4]byte
 	var err error
+	// read returns the next n bytes; after an error, zeros, so that the
+	// remaining counts read as 0 and the first error is the one returned.
 	read := func(n int) []byte {
 		if err == nil {
 			_, err = io.ReadFull(br, buf[:n])
 			crc.Write(buf[:n]) //nolint:errcheck // hash writes never fail
+		}
+		if err != nil {
+			clear(buf[:n])
 		}
 		return buf[:n]
 	}
@@ -117,8 +129,13 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	if string(hdr[:6]) != string(snapMagic[:]) || hdr[7] != '\n' {
 		return 0, fmt.Errorf("%w: magic", ErrBadSnapshot)
 	}
-	if hdr[6] != snapVersion {
-		return 0, fmt.Errorf("%w: format version %q, want %q", ErrBadSnapshot, hdr[6], snapVersion)
+	version := hdr[6]
+	if version != snapVersion && version != snapVersionNoInline {
+		return 0, fmt.Errorf("%w: format version %q, want %q", ErrBadSnapshot, version, snapVersion)
+	}
+	fuzzyRecord := fingerprint.SigLen + metaBytes + 4
+	if version == snapVersionNoInline {
+		fuzzyRecord = fingerprint.SigLen + metaBytes
 	}
 	fresh := New(db.opts)
 	fresh.lastSeq = get64()
@@ -135,7 +152,12 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	fresh.digests.reserve(int(min(n, sizeHint, 1<<24)))
 	for i := uint64(0); i < n && err == nil; i++ {
 		b := read(8 + metaBytes)
-		fresh.digests.put(dkey(binary.LittleEndian.Uint64(b)), getMeta(b[8:]))
+		m := getMeta(b[8:])
+		if err == nil && m.inline() {
+			err = fmt.Errorf("digest record %d: inline report", i)
+			break
+		}
+		fresh.digests.put(dkey(binary.LittleEndian.Uint64(b)), m)
 	}
 	n = get64()
 	if n > maxRecords {
@@ -143,14 +165,26 @@ func (db *DB) LoadSnapshot(r io.Reader) (uint64, error) {
 	}
 	var sig fingerprint.Signature
 	for i := uint64(0); i < n && err == nil; i++ {
-		b := read(fingerprint.SigLen + metaBytes)
+		b := read(fuzzyRecord)
+		if err != nil {
+			break
+		}
 		copy(sig[:], b)
 		m := getMeta(b[fingerprint.SigLen:])
-		if err == nil && (fingerprint.Kind(m.kind) != fingerprint.KindFuzzy || !m.class().valid()) {
+		if fingerprint.Kind(m.kind) != fingerprint.KindFuzzy || !m.class().valid() {
 			err = fmt.Errorf("fuzzy record %d: kind %d class %d", i, m.kind, m.class())
 			break
 		}
-		fresh.fuzzy.append(&sig, m)
+		var reporter uint32
+		if version == snapVersionNoInline {
+			if m.inline() {
+				err = fmt.Errorf("fuzzy record %d: inline report in version %c", i, version)
+				break
+			}
+		} else if m.inline() {
+			reporter = binary.LittleEndian.Uint32(b[fingerprint.SigLen+metaBytes:])
+		}
+		fresh.fuzzy.append(&sig, m, reporter)
 	}
 	if err == nil {
 		fresh.fuzzy.rebuild(int(float64(fresh.fuzzy.live)/0.85) + 64) // some room before the first growth

@@ -141,7 +141,7 @@ func TestFuzzyStoreModel(t *testing.T) {
 			continue
 		}
 		sig := randSig()
-		i := s.insert(&sig, m)
+		i := s.insert(&sig, m, 0)
 		if _, dup := ref[i]; dup {
 			t.Fatalf("index %d handed out twice", i)
 		}
