@@ -14,6 +14,7 @@
 package decide
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -136,7 +137,7 @@ var espDomains = []string{
 }
 
 // espHeaders are header fields that bulk-mail platforms add.
-var espHeaders = []string{
+var espHeaders = [...]string{
 	"feedback-id", "x-csa-complaints", "x-campaign", "x-campaignid", "x-campaign-id", "x-mc-user",
 	"x-mailgun-tag", "x-mailgun-sid", "x-sg-eid", "x-ses-outgoing", "x-sfmc-stack", "x-job",
 	"x-listmember", "x-mailer-sent-by", "x-rpcampaign", "x-bulkmail", "x-mid", "x-abuse-reports-to",
@@ -146,7 +147,7 @@ var espHeaders = []string{
 // discussionHeaders mark a discussion-list post or a reply: headers that
 // discussion-list software (Mailman, ezmlm, Yahoo Groups) or a reply carries
 // and commercial bulk senders do not.
-var discussionHeaders = []string{
+var discussionHeaders = [...]string{
 	"list-post", "list-archive", "mailing-list", "x-mailman-version", "x-egroups-return",
 	"x-beenthere", "in-reply-to", "references",
 }
@@ -171,37 +172,38 @@ func BulkEvidence(msg *textextract.Message) (int, []string) {
 		points += p
 		ev = append(ev, why)
 	}
-	if v := msg.Header("List-Unsubscribe"); v != "" {
+	var hs foundHeaders
+	hs.find(msg)
+	if v := hs.value(msg, hdrListUnsubscribe); v != "" {
 		add(2, "list-unsubscribe")
 	}
-	switch strings.ToLower(strings.TrimSpace(msg.Header("Precedence"))) {
-	case "bulk", "junk":
+	if v := strings.TrimSpace(hs.value(msg, hdrPrecedence)); isLower(v, "bulk") || isLower(v, "junk") {
 		add(1, "precedence-bulk")
 	}
-	if msg.HasHeader("List-Id") {
+	if hs.has(hdrListID) {
 		add(1, "list-id")
 	}
-	for _, h := range espHeaders {
-		if msg.HasHeader(h) {
+	for i, h := range espHeaders {
+		if hs.has(hdrESP + i) {
 			add(2, "esp-header:"+h)
 			break
 		}
 	}
-	lookIn := strings.ToLower(msg.Header("Return-Path") + " " + msg.Header("Sender") + " " +
-		msg.Header("Message-Id") + " " + msg.From + " " + msg.Header("List-Unsubscribe"))
-	for _, d := range espDomains {
-		if containsDomain(lookIn, d) {
-			add(2, "esp-domain:"+d)
-			break
-		}
+	// The first ESP domain of the list found in these fields (as if they
+	// were searched joined by spaces).
+	best := len(espDomains)
+	for _, v := range [...]string{hs.value(msg, hdrReturnPath), hs.value(msg, hdrSender), hs.value(msg, hdrMessageID),
+		msg.From, hs.value(msg, hdrListUnsubscribe)} {
+		best = espDomainIn(v, best)
 	}
-	lt := strings.ToLower(tail(msg.Text, 3000))
-	if strings.Contains(lt, "unsubscribe") || strings.Contains(lt, "opt out") || strings.Contains(lt, "opt-out") ||
-		strings.Contains(lt, "to be removed") {
+	if best < len(espDomains) {
+		add(2, "esp-domain:"+espDomains[best])
+	}
+	if unsubscribeText(tail(msg.Text, 3000)) {
 		add(1, "unsubscribe-text")
 	}
-	for _, h := range discussionHeaders {
-		if msg.HasHeader(h) {
+	for i, h := range discussionHeaders {
+		if hs.has(hdrDiscussion + i) {
 			add(-3, "discussion:"+h)
 			break
 		}
@@ -209,23 +211,185 @@ func BulkEvidence(msg *textextract.Message) (int, []string) {
 	return points, ev
 }
 
-// containsDomain reports whether s contains d as a whole domain (preceded by
-// '@', '.', or a non-domain character).
-func containsDomain(s, d string) bool {
-	for i := 0; ; {
-		k := strings.Index(s[i:], d)
-		if k < 0 {
+// Indices of the header fields BulkEvidence reads in knownHeaders.
+const (
+	hdrListUnsubscribe = iota
+	hdrPrecedence
+	hdrListID
+	hdrReturnPath
+	hdrSender
+	hdrMessageID
+	hdrESP                                   // espHeaders follow
+	hdrDiscussion = hdrESP + len(espHeaders) // then discussionHeaders
+	nKnownHeaders = hdrDiscussion + len(discussionHeaders)
+)
+
+// knownHeaders lists the (lower-case) names of the header fields
+// BulkEvidence reads, at the hdr* indices; knownIndex maps them back.
+var knownHeaders = func() (k [nKnownHeaders]string) {
+	copy(k[:], []string{"list-unsubscribe", "precedence", "list-id", "return-path", "sender", "message-id"})
+	copy(k[hdrESP:], espHeaders[:])
+	copy(k[hdrDiscussion:], discussionHeaders[:])
+	return k
+}()
+
+var knownIndex = func() map[string]int {
+	m := make(map[string]int, len(knownHeaders))
+	for i, n := range knownHeaders {
+		if _, dup := m[n]; !dup {
+			m[n] = i
+		}
+	}
+	return m
+}()
+
+// foundHeaders holds, per known header field, 1 + the index in
+// msg.Headers of the first field of that name (case folded as by
+// Message.Header), or 0.
+type foundHeaders [nKnownHeaders]int
+
+// find looks every header field of msg up once, instead of one scan of
+// the fields per name asked for.
+func (f *foundHeaders) find(msg *textextract.Message) {
+	var buf [32]byte
+	for i, h := range msg.Headers {
+		n := h.Name
+		if !isASCII(n) {
+			// strings.EqualFold also folds a few other runes (ſ, K) to
+			// ASCII letters.
+			for k, name := range knownHeaders {
+				if f[k] == 0 && strings.EqualFold(n, name) {
+					f[k] = i + 1
+				}
+			}
+			continue
+		}
+		if len(n) > len(buf) {
+			continue // longer than every known name
+		}
+		l := buf[:len(n)]
+		for j := 0; j < len(n); j++ {
+			l[j] = lowerByte(n[j])
+		}
+		if k, ok := knownIndex[string(l)]; ok && f[k] == 0 {
+			f[k] = i + 1
+		}
+	}
+}
+
+func (f *foundHeaders) has(k int) bool { return f[k] != 0 }
+
+// value is msg.Header of known header k.
+func (f *foundHeaders) value(msg *textextract.Message, k int) string {
+	if f[k] == 0 {
+		return ""
+	}
+	return msg.Headers[f[k]-1].Value
+}
+
+// espIndex maps each ESP domain to its index in espDomains; maxESPLen is
+// the length of the longest.
+var espIndex, maxESPLen = func() (map[string]int, int) {
+	m := make(map[string]int, len(espDomains))
+	n := 0
+	for i, d := range espDomains {
+		if _, dup := m[d]; !dup {
+			m[d] = i
+		}
+		n = max(n, len(d))
+	}
+	return m, n
+}()
+
+// espDomainIn returns the least of best and the indices of the ESP domains
+// that strings.ToLower(s) contains as a whole domain, preceded by the start,
+// a '.' or a character that is not a domain character and followed by the
+// end or a character that is not one: such a domain is a maximal run of
+// domain characters, or the part of one after a '.', so only those
+// suffixes are looked up.
+func espDomainIn(s string, best int) int {
+	if !isASCII(s) {
+		s = strings.ToLower(s) // exact for the few runes that fold to ASCII
+	}
+	var buf [64]byte
+	for i := 0; i < len(s); {
+		if !isDomainChar(lowerByte(s[i])) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && isDomainChar(lowerByte(s[j])) {
+			j++
+		}
+		run := s[max(i, j-min(maxESPLen, len(buf))):j] // the suffixes that can match
+		l := buf[:len(run)]
+		for k := range run {
+			l[k] = lowerByte(run[k])
+		}
+		for k := range l {
+			if start := j - len(l) + k; start == i || s[start-1] == '.' {
+				if idx, ok := espIndex[string(l[k:])]; ok && idx < best {
+					best = idx
+				}
+			}
+		}
+		i = j
+	}
+	return best
+}
+
+// unsubscribeText reports whether strings.ToLower(t) contains
+// "unsubscribe", "opt out", "opt-out" or "to be removed".
+func unsubscribeText(t string) bool {
+	if strings.Contains(t, "\u0130") || strings.Contains(t, "\u212a") {
+		// These lower-case to ASCII letters; every other rune lower-cases
+		// to non-ASCII, so below folding ASCII letters is the same.
+		t = strings.ToLower(t)
+	}
+	var buf [3000]byte
+	l := buf[:0]
+	if len(t) > len(buf) {
+		l = make([]byte, 0, len(t))
+	}
+	for i := 0; i < len(t); i++ {
+		l = append(l, lowerByte(t[i]))
+	}
+	return bytes.Contains(l, []byte("unsubscribe")) || bytes.Contains(l, []byte("opt out")) ||
+		bytes.Contains(l, []byte("opt-out")) || bytes.Contains(l, []byte("to be removed"))
+}
+
+// lowerByte lower-cases an ASCII letter.
+func lowerByte(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// isLower reports whether strings.ToLower(s) == lower, without allocating
+// for ASCII s.
+func isLower(s, lower string) bool {
+	if !isASCII(s) {
+		return strings.ToLower(s) == lower
+	}
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lowerByte(s[i]) != lower[i] {
 			return false
 		}
-		p := i + k
-		end := p + len(d)
-		okStart := p == 0 || !isDomainChar(s[p-1]) || s[p-1] == '.'
-		okEnd := end == len(s) || !isDomainChar(s[end])
-		if okStart && okEnd {
-			return true
-		}
-		i = p + 1
 	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isDomainChar(c byte) bool {

@@ -17,6 +17,8 @@ import (
 	"math/bits"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -128,29 +130,36 @@ type FP struct {
 // fingerprints of its text (when it has any), one per distinct URL and
 // registered domain (up to a bound) and one per attachment.
 func Of(m *textextract.Message) []FP {
-	var out []FP
-	norm := Normalize(m.Text)
-	if norm != "" {
-		out = append(out, FP{Kind: KindExact, Digest: sha256.Sum256([]byte(norm)), Label: fmt.Sprintf("%d chars", len(norm))})
-		if sig, ok := SignatureOf(norm); ok {
+	nURL := min(len(m.URLs), maxURLs)
+	out := make([]FP, 0, 2+2*nURL+len(m.Attachments))
+	s := getScratch()
+	defer putScratch(s)
+	// One pass normalizes the text and hashes its words (the words of the
+	// normalized text, as SignatureOf would find them).
+	s.norm, s.words = appendNormalized(s.norm[:0], s.words[:0], m.Text)
+	if len(s.norm) > 0 {
+		out = append(out, FP{Kind: KindExact, Digest: sha256.Sum256(s.norm), Label: strconv.Itoa(len(s.norm)) + " chars"})
+		if sig, ok := s.signature(s.words); ok {
 			out = append(out, FP{Kind: KindFuzzy, Sig: sig})
 		}
 	}
-	seenDom := map[string]bool{}
-	seenURL := map[string]bool{}
+	// At most maxURLs distinct URLs and as many domains: a linear search
+	// is cheaper than maps.
+	seenURL := make([]string, 0, nURL)
+	seenDom := make([]string, 0, nURL)
 	for _, raw := range m.URLs {
 		if len(seenURL) >= maxURLs {
 			break
 		}
 		u, host, err := NormalizeURL(raw)
-		if err != nil || seenURL[u] {
+		if err != nil || slices.Contains(seenURL, u) {
 			continue
 		}
-		seenURL[u] = true
+		seenURL = append(seenURL, u)
 		out = append(out, FP{Kind: KindURL, Digest: sha256.Sum256([]byte(u)), Label: truncate(u, 120)})
 		d := RegisteredDomain(host)
-		if d != "" && !seenDom[d] {
-			seenDom[d] = true
+		if d != "" && !slices.Contains(seenDom, d) {
+			seenDom = append(seenDom, d)
 			out = append(out, FP{Kind: KindURLDomain, Digest: sha256.Sum256([]byte(d)), Label: d})
 		}
 	}
@@ -217,45 +226,144 @@ func FromValue(k Kind, value string) (FP, error) {
 // and trims the text. Decoding (charsets, transfer encodings, HTML) is done
 // by textextract before.
 func Normalize(text string) string {
-	var b strings.Builder
-	b.Grow(len(text))
-	space := false
-	for _, r := range text {
+	s := getScratch()
+	defer putScratch(s)
+	s.norm, s.words = appendNormalized(s.norm[:0], s.words[:0], text)
+	return string(s.norm)
+}
+
+// isSpaceASCII marks the ASCII white space of unicode.IsSpace.
+var isSpaceASCII = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// isWordASCII marks the ASCII letters and digits; lowerASCII maps every
+// byte to itself but upper-case ASCII letters to lower case.
+var isWordASCII, lowerASCII = func() (w [256]bool, l [256]byte) {
+	for c := range w {
+		w[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		l[c] = byte(c)
+		if c >= 'A' && c <= 'Z' {
+			l[c] += 'a' - 'A'
+		}
+	}
+	return w, l
+}()
+
+// FNV-1a, the hash of a word.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// appendNormalized appends Normalize(text) to dst and the hashes of its
+// words, wordHashes(Normalize(text)), to words, in one pass. Runs of ASCII
+// letters and digits take a tight loop; other runes are decoded (invalid
+// bytes as U+FFFD, as a range loop reads them) and classified after case
+// folding, as wordHashes sees them in the normalized text.
+func appendNormalized(dst []byte, words []uint64, text string) ([]byte, []uint64) {
+	dst = slices.Grow(dst, len(text)) // enough unless case folding grows a rune
+	start := len(dst)
+	space := false  // white space is pending (never before the first rune)
+	inWord := false // a word is open; h is its hash so far
+	var h uint64
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if isSpaceASCII[c] {
+				i++
+				space = len(dst) > start
+				if inWord {
+					words = append(words, h)
+					inWord = false
+				}
+				continue
+			}
+			if space {
+				dst = append(dst, ' ')
+				space = false
+			}
+			if !isWordASCII[c] {
+				i++
+				dst = append(dst, c)
+				if inWord {
+					words = append(words, h)
+					inWord = false
+				}
+				continue
+			}
+			if !inWord {
+				h, inWord = fnvOffset, true
+			}
+			for ; i < len(text) && isWordASCII[text[i]]; i++ {
+				c := lowerASCII[text[i]]
+				dst = append(dst, c)
+				h = (h ^ uint64(c)) * fnvPrime
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
 		if unicode.IsSpace(r) || r == '\u00a0' || r == '\u200b' {
-			space = b.Len() > 0
+			space = len(dst) > start
+			if inWord {
+				words = append(words, h)
+				inWord = false
+			}
 			continue
 		}
 		if space {
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 			space = false
 		}
-		b.WriteRune(unicode.ToLower(r))
+		r = unicode.ToLower(r)
+		k := len(dst)
+		dst = utf8.AppendRune(dst, r)
+		switch wordClass(r) {
+		case wordRune:
+			if !inWord {
+				h, inWord = fnvOffset, true
+			}
+			for _, b := range dst[k:] {
+				h = (h ^ uint64(b)) * fnvPrime
+			}
+		case wordSingle:
+			if inWord {
+				words = append(words, h)
+				inWord = false
+			}
+			words = append(words, fnv64(dst[k:]))
+		default:
+			if inWord {
+				words = append(words, h)
+				inWord = false
+			}
+		}
 	}
-	return b.String()
+	if inWord {
+		words = append(words, h)
+	}
+	return dst, words
 }
 
-// minhashMul and minhashAdd are the fixed keys of the NumHashes hash
-// functions h_j(x) = x*mul_j + add_j (mod 2^64, mul_j odd: a permutation of
-// the 64-bit shingle hashes; the minimum is taken over the permuted values).
-var minhashMul, minhashAdd = func() (m, a [NumHashes]uint64) {
-	s := uint64(0x6d78676174650001) // "mxgate" + 1
-	for i := range m {
-		s += 0x9e3779b97f4a7c15
-		m[i] = mix64(s) | 1
-		s += 0x9e3779b97f4a7c15
-		a[i] = mix64(s)
-	}
-	return m, a
-}()
+// Classes of runes for word splitting (see wordHashes).
+const (
+	wordSep    = iota // separates words
+	wordRune          // part of a word
+	wordSingle        // a word of its own (Han, Hiragana, Katakana)
+)
 
-// mix64 is the splitmix64 finalizer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+// wordClass classifies a rune of a normalized text.
+func wordClass(r rune) int {
+	switch {
+	case r < utf8.RuneSelf:
+		if isWordASCII[byte(r)] {
+			return wordRune
+		}
+	case r >= 0x2e80 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana):
+		return wordSingle
+	case unicode.IsLetter(r) || unicode.IsNumber(r):
+		return wordRune
+	}
+	return wordSep
 }
 
 // SignatureOf computes the MinHash signature of the word shingles of a
@@ -263,35 +371,10 @@ func mix64(x uint64) uint64 {
 // Words are runs of letters and digits (see wordHashes); punctuation is
 // ignored so that small punctuation edits do not change the shingles.
 func SignatureOf(norm string) (sig Signature, ok bool) {
-	wh := wordHashes(norm, make([]uint64, 0, len(norm)/5+1))
-	if len(wh) < MinWords {
-		return sig, false
-	}
-	var mins [NumHashes]uint64
-	for i := range mins {
-		mins[i] = ^uint64(0)
-	}
-	n := min(len(wh)-ShingleWords+1, maxShingles)
-	for i := 0; i < n; i++ {
-		h := wh[i]
-		for j := 1; j < ShingleWords; j++ {
-			h = mix64(h*31 + wh[i+j])
-		}
-		for j := range mins {
-			if v := h*minhashMul[j] + minhashAdd[j]; v < mins[j] {
-				mins[j] = v
-			}
-		}
-	}
-	// The bits kept are a hash of the whole minimum, so equal minima give
-	// equal bits and different ones agree with chance 2^-b.
-	for i := 0; i < WideHashes; i++ {
-		binary.LittleEndian.PutUint16(sig[2*i:], uint16(mix64(mins[i])))
-	}
-	for i := 0; i < NarrowHashes; i++ {
-		sig[2*WideHashes+i/4] |= byte(mix64(mins[WideHashes+i])&3) << (2 * (i & 3))
-	}
-	return sig, true
+	s := getScratch()
+	defer putScratch(s)
+	s.words = wordHashes(norm, s.words[:0])
+	return s.signature(s.words)
 }
 
 // wordHashes appends the hashes of the words of a normalized text: runs of
@@ -301,25 +384,38 @@ func SignatureOf(norm string) (sig Signature, ok bool) {
 // would change it).
 func wordHashes(norm string, out []uint64) []uint64 {
 	start := -1
-	for i, r := range norm {
-		switch {
-		case r >= 0x2e80 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana):
+	for i := 0; i < len(norm); {
+		if c := norm[i]; c < utf8.RuneSelf {
+			if !isWordASCII[c] {
+				if start >= 0 {
+					out = append(out, fnv64(norm[start:i]))
+					start = -1
+				}
+			} else if start < 0 {
+				start = i
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(norm[i:])
+		switch wordClass(r) {
+		case wordRune:
+			if start < 0 {
+				start = i
+			}
+		case wordSingle:
 			if start >= 0 {
 				out = append(out, fnv64(norm[start:i]))
 				start = -1
 			}
-			out = append(out, fnv64(norm[i:i+utf8.RuneLen(r)]))
-		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z'),
-			r >= 0x80 && (unicode.IsLetter(r) || unicode.IsNumber(r)):
-			if start < 0 {
-				start = i
-			}
+			out = append(out, fnv64(norm[i:i+size]))
 		default:
 			if start >= 0 {
 				out = append(out, fnv64(norm[start:i]))
 				start = -1
 			}
 		}
+		i += size
 	}
 	if start >= 0 {
 		out = append(out, fnv64(norm[start:]))
@@ -327,11 +423,12 @@ func wordHashes(norm string, out []uint64) []uint64 {
 	return out
 }
 
-func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
+// fnv64 is the FNV-1a hash of a word.
+func fnv64[T string | []byte](s T) uint64 {
+	h := uint64(fnvOffset)
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
-		h *= 1099511628211
+		h *= fnvPrime
 	}
 	return h
 }
@@ -421,7 +518,7 @@ func RegisteredDomain(host string) string {
 	if host == "" {
 		return ""
 	}
-	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+	if ip := strings.Trim(host, "[]"); couldBeIP(ip) && net.ParseIP(ip) != nil {
 		return host
 	}
 	d, err := publicsuffix.EffectiveTLDPlusOne(host)
@@ -429,6 +526,19 @@ func RegisteredDomain(host string) string {
 		return ""
 	}
 	return d
+}
+
+// couldBeIP reports whether s has only the characters of an IPv4 or IPv6
+// address (hex digits, '.' and ':'), which net.ParseIP requires: it saves
+// parsing, and the error that a failed parse allocates, for host names.
+func couldBeIP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

@@ -1,11 +1,17 @@
 package fingerprint
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
@@ -203,5 +209,177 @@ func BenchmarkSignatureOf(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		SignatureOf(norm)
+	}
+}
+
+// refNormalize, refWordHashes and refSignature are the plain definitions
+// that the optimised code must agree with byte for byte: stored
+// fingerprints in the replicated database and in feeds depend on them.
+func refNormalize(text string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range text {
+		if unicode.IsSpace(r) || r == '\u00a0' || r == '\u200b' {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+func refWordHashes(norm string) []uint64 {
+	var out []uint64
+	start := -1
+	for i, r := range norm {
+		switch {
+		case r >= 0x2e80 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana):
+			if start >= 0 {
+				out = append(out, fnv64(norm[start:i]))
+				start = -1
+			}
+			out = append(out, fnv64(norm[i:i+utf8.RuneLen(r)]))
+		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z'),
+			r >= 0x80 && (unicode.IsLetter(r) || unicode.IsNumber(r)):
+			if start < 0 {
+				start = i
+			}
+		default:
+			if start >= 0 {
+				out = append(out, fnv64(norm[start:i]))
+				start = -1
+			}
+		}
+	}
+	if start >= 0 {
+		out = append(out, fnv64(norm[start:]))
+	}
+	return out
+}
+
+func refSignature(norm string) (sig Signature, ok bool) {
+	wh := refWordHashes(norm)
+	if len(wh) < MinWords {
+		return sig, false
+	}
+	var mins [NumHashes]uint64
+	for i := range mins {
+		mins[i] = ^uint64(0)
+	}
+	n := min(len(wh)-ShingleWords+1, maxShingles)
+	for i := 0; i < n; i++ {
+		h := wh[i]
+		for j := 1; j < ShingleWords; j++ {
+			h = mix64(h*31 + wh[i+j])
+		}
+		for j := range mins {
+			if v := h*minhashMul[j] + minhashAdd[j]; v < mins[j] {
+				mins[j] = v
+			}
+		}
+	}
+	for i := 0; i < WideHashes; i++ {
+		binary.LittleEndian.PutUint16(sig[2*i:], uint16(mix64(mins[i])))
+	}
+	for i := 0; i < NarrowHashes; i++ {
+		sig[2*WideHashes+i/4] |= byte(mix64(mins[WideHashes+i])&3) << (2 * (i & 3))
+	}
+	return sig, true
+}
+
+// checkText compares Normalize, the words Of hashes and SignatureOf of
+// text with the reference definitions.
+func checkText(t *testing.T, text string) {
+	t.Helper()
+	want := refNormalize(text)
+	if got := Normalize(text); got != want {
+		t.Fatalf("Normalize(%q) = %q, want %q", text, got, want)
+	}
+	norm, words := appendNormalized(nil, nil, text)
+	if string(norm) != want {
+		t.Fatalf("appendNormalized(%q) = %q, want %q", text, norm, want)
+	}
+	if ww := refWordHashes(want); !slices.Equal(words, ww) {
+		t.Fatalf("words of %q = %x, want %x", text, words, ww)
+	}
+	if got, _ := appendNormalized([]byte("x"), nil, text); string(got) != "x"+want {
+		t.Fatalf("appendNormalized(\"x\", %q) = %q, want %q", text, got, "x"+want)
+	}
+	for _, s := range []string{text, want} {
+		if got := wordHashes(s, nil); !slices.Equal(got, refWordHashes(s)) {
+			t.Fatalf("wordHashes(%q) = %x, want %x", s, got, refWordHashes(s))
+		}
+		got, ok := SignatureOf(s)
+		ws, wok := refSignature(s)
+		if got != ws || ok != wok {
+			t.Fatalf("SignatureOf(%q) = %x %v, want %x %v", s, got, ok, ws, wok)
+		}
+	}
+}
+
+// TestMatchesReference checks the fast paths against the reference on
+// random texts mixing ASCII, white space of every kind, Latin, Greek and
+// Cyrillic letters, the Kelvin sign (lower case ASCII k), CJK, digits of
+// other scripts, symbols, invalid UTF-8 and repeated words.
+func TestMatchesReference(t *testing.T) {
+	pieces := []string{
+		"a", "B", "z", "Q", "0", "9", " ", "  ", "\t", "\n", "\r\n", "\v", "\f", ".", ",", "-", "'", "_", "$", "@",
+		"\u00a0", "\u200b", "\u0085", "\u2003", "\u3000", "\u1680", "É", "ß", "ǅ", "Σ", "ς", "Д", "\u212a", "\u0130",
+		"世", "界", "ひ", "カ", "ｶ", "한", "٣", "Ⅻ", "½", "€", "\u0301", "\ufffd", "\xff", "\xe4\xb8", "\xc3",
+		"hello", "World", "SPAM", "foo-bar", "x1y2", "ÀÉÎ", "naïve", "東京", "\U0001F600",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		var b strings.Builder
+		n := rng.IntN(80)
+		if rng.IntN(10) == 0 {
+			n = rng.IntN(5000) // beyond maxShingles with repeats
+		}
+		for range n {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+			if rng.IntN(3) == 0 {
+				b.WriteByte(' ')
+			}
+		}
+		checkText(t, b.String())
+	}
+	long := strings.Repeat("alpha beta gamma delta ", 3000) // 12,000 words, 4 distinct shingles
+	checkText(t, long)
+	checkText(t, strings.Repeat(base+" ", 40))
+}
+
+func FuzzNormalize(f *testing.F) {
+	f.Add(base)
+	f.Add("Ünïcode  ÄÖ \u212a 世界 \xff\xfe a\u00a0b")
+	f.Fuzz(func(t *testing.T, text string) { checkText(t, text) })
+}
+
+// TestRegisteredDomainIPs checks that skipping net.ParseIP for hosts that
+// cannot be IP addresses changes no result.
+func TestRegisteredDomainIPs(t *testing.T) {
+	ref := func(host string) string {
+		host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+		if host == "" {
+			return ""
+		}
+		if net.ParseIP(strings.Trim(host, "[]")) != nil {
+			return host
+		}
+		d, err := publicsuffix.EffectiveTLDPlusOne(host)
+		if err != nil {
+			return ""
+		}
+		return d
+	}
+	for _, host := range []string{"192.0.2.1", "[2001:db8::1]", "2001:DB8::1", "::ffff:192.0.2.1", "fe80::1%eth0",
+		"bad.cafe", "1.2.3", "dead.beef.example", "192.0.2.1.nip.io", "[::1]", "::", "0.0.0.0", "1e100.net", " 10.0.0.1. ",
+		"ABCD::EF", "abcd:ef::g", "example.com", "co.uk", "1.2.3.4.5"} {
+		if got, want := RegisteredDomain(host), ref(host); got != want {
+			t.Errorf("RegisteredDomain(%q) = %q, want %q", host, got, want)
+		}
 	}
 }

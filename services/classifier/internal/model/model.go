@@ -132,9 +132,12 @@ func norm(n int) float32 {
 // summed, normalised by sqrt(len(fs)) (a unit-length feature vector), plus
 // the view's bias.
 func (m *Model) viewScore(v int, fs []uint32) float32 {
+	// The slice header is read once: m.weights is never replaced, only
+	// its elements are written (atomically).
+	ws := m.weights
 	var sum float32
 	for _, i := range fs {
-		sum += m.w(i)
+		sum += math.Float32frombits(atomic.LoadUint32(&ws[i]))
 	}
 	return sum*norm(len(fs)) + m.b(v)
 }

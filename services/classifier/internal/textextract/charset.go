@@ -27,47 +27,56 @@ func knownCharset(cs string) bool {
 	return err == nil
 }
 
-// toUTF8 converts data in charset cs to UTF-8. Unknown or missing charsets:
-// valid UTF-8 is kept, anything else is read as windows-1252 (the usual
-// mislabelled charset of 8-bit mail).
-func toUTF8(data []byte, cs string) string {
+// utf8Text converts data in charset cs to UTF-8: conv is false when data
+// is the text as it is (and s is empty), true when s holds the converted
+// text. Unknown or missing charsets: valid UTF-8 is kept, anything else is
+// read as windows-1252 (the usual mislabelled charset of 8-bit mail).
+func utf8Text(data []byte, cs string) (s string, conv bool) {
 	cs = strings.ToLower(strings.Trim(strings.TrimSpace(cs), `"'`))
 	switch cs {
 	case "", "us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit", "x-unknown", "default", "x-user-defined":
 		if utf8.Valid(data) {
-			return string(data)
+			return "", false
 		}
-		return windows1252ToUTF8(data)
+		return windows1252ToUTF8(data), true
 	case "iso-8859-1", "latin1", "iso8859-1", "iso_8859-1", "windows-1252", "cp1252":
 		if isASCII(data) {
-			return string(data)
+			return "", false
 		}
-		return windows1252ToUTF8(data)
+		return windows1252ToUTF8(data), true
 	}
 	if isASCII(data) && !strings.HasPrefix(cs, "utf-16") && !strings.HasPrefix(cs, "utf-32") &&
 		!strings.Contains(cs, "2022") && cs != "utf-7" && cs != "hz-gb-2312" {
-		return string(data)
+		return "", false
 	}
 	if !knownCharset(cs) {
 		if utf8.Valid(data) {
-			return string(data)
+			return "", false
 		}
-		return windows1252ToUTF8(data)
+		return windows1252ToUTF8(data), true
 	}
 	r, err := charset.Reader(cs, bytes.NewReader(data))
 	if err != nil {
-		return windows1252ToUTF8(data)
+		return windows1252ToUTF8(data), true
 	}
 	out, err := io.ReadAll(io.LimitReader(r, 4*int64(len(data))+16))
 	if err != nil && len(out) == 0 {
-		return windows1252ToUTF8(data)
+		return windows1252ToUTF8(data), true
 	}
-	return strings.ToValidUTF8(string(out), "\uFFFD")
+	return strings.ToValidUTF8(string(out), "\uFFFD"), true
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
+// isASCII reports whether s has no byte above 0x7f; it tests eight bytes
+// at a time.
+func isASCII[T string | []byte](s T) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if load64(s, i)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= 0x80 {
 			return false
 		}
 	}

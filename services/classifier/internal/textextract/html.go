@@ -2,17 +2,17 @@ package textextract
 
 import (
 	"html"
+	"math/bits"
 	"strings"
 )
 
 // htmlToText turns HTML into text: tags dropped (block-level tags become line
 // breaks), comments, script and style content skipped, entities decoded.
 // The href/src/action/background attribute values are passed to url, and
-// each start tag's name and attribute names to tag (if not nil).
-// It is a single linear scan that tolerates any malformed markup.
-func htmlToText(s string, url func(string), tag func(name, attrs string)) string {
-	var b strings.Builder
-	b.Grow(len(s) / 2)
+// each start tag's name and attribute text to tag (if not nil).
+// It is a single linear scan that tolerates any malformed markup. The text
+// is appended to b.
+func htmlToText(b []byte, s string, url func(string), tag func(name, attrs string)) []byte {
 	i := 0
 	textStart := 0
 	flushText := func(end int) {
@@ -21,14 +21,16 @@ func htmlToText(s string, url func(string), tag func(name, attrs string)) string
 			if strings.IndexByte(t, '&') >= 0 {
 				t = html.UnescapeString(t)
 			}
-			b.WriteString(t)
+			b = append(b, t...)
 		}
 	}
 	for i < len(s) {
-		if s[i] != '<' {
-			i++
-			continue
+		// Text runs to the next '<'.
+		k := strings.IndexByte(s[i:], '<')
+		if k < 0 {
+			break
 		}
+		i += k
 		// A '<' not followed by a tag-ish character is text.
 		if i+1 >= len(s) || !(isAlpha(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?') {
 			i++
@@ -72,22 +74,24 @@ func htmlToText(s string, url func(string), tag func(name, attrs string)) string
 		case "br", "p", "/p", "div", "/div", "tr", "/tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
 			"/h1", "/h2", "/h3", "/h4", "/h5", "/h6", "table", "/table", "blockquote", "/blockquote",
 			"hr", "ul", "/ul", "ol", "/ol", "pre", "/pre", "center", "/center", "/title":
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		case "td", "th", "/td", "/th":
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		case "img":
 			if alt := attrValue(attrs, "alt"); alt != "" {
-				b.WriteByte(' ')
-				b.WriteString(html.UnescapeString(alt))
-				b.WriteByte(' ')
+				b = append(b, ' ')
+				b = append(b, html.UnescapeString(alt)...)
+				b = append(b, ' ')
 			}
 		}
-		if url != nil && attrs != "" {
+		// Every attribute value ends at a quote or '=' follows its name.
+		if url != nil && strings.IndexByte(attrs, '=') >= 0 {
 			for _, a := range [...]string{"href", "src", "action", "background"} {
 				if v := attrValue(attrs, a); v != "" {
 					v = html.UnescapeString(v)
-					lv := strings.ToLower(v)
-					if strings.HasPrefix(lv, "http:") || strings.HasPrefix(lv, "https:") || strings.HasPrefix(lv, "www.") {
+					// ASCII case folding is exact here: no other rune
+					// lower-cases to a letter of these prefixes.
+					if hasPrefixFold(v, "http:") || hasPrefixFold(v, "https:") || hasPrefixFold(v, "www.") {
 						url(v)
 					}
 				}
@@ -95,7 +99,7 @@ func htmlToText(s string, url func(string), tag func(name, attrs string)) string
 		}
 	}
 	flushText(len(s))
-	return b.String()
+	return b
 }
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
@@ -107,12 +111,42 @@ func splitTag(tag string) (name, attrs string) {
 	if j < len(tag) && tag[j] == '/' {
 		j++
 	}
+	upper := false
 	for j < len(tag) && (isAlpha(tag[j]) || (tag[j] >= '0' && tag[j] <= '9')) {
+		upper = upper || tag[j] <= 'Z' && tag[j] >= 'A'
 		j++
 	}
-	name = strings.ToLower(tag[:j])
-	return name, tag[j:]
+	name, attrs = tag[:j], tag[j:]
+	if upper {
+		// Old mail writes tags in upper case: the common names are
+		// lower-cased on the stack and interned instead of allocated.
+		var buf [16]byte
+		if len(name) <= len(buf) {
+			l := buf[:len(name)]
+			for k := 0; k < len(name); k++ {
+				l[k] = name[k] | 0x20 // letters, digits and '/' only
+			}
+			if t, ok := tagNames[string(l)]; ok {
+				return t, attrs
+			}
+		}
+		name = strings.ToLower(name)
+	}
+	return name, attrs
 }
+
+// tagNames interns the lower-case names of common start and end tags.
+var tagNames = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range strings.Fields(`a abbr address area b base basefont big blink blockquote body br button
+		caption center cite code col colgroup dd del dfn dir div dl dt em embed fieldset font form frame frameset
+		h1 h2 h3 h4 h5 h6 head hr html i iframe img input ins kbd label layer legend li link map marquee menu meta
+		nobr noscript object ol optgroup option p param pre q s samp script select small span strike strong style
+		sub sup table tbody td textarea tfoot th thead title tr tt u ul var wbr xml`) {
+		m[t], m["/"+t] = t, "/"+t
+	}
+	return m
+}()
 
 // attrValue returns the value of attribute name (lower case) in attrs, or "".
 func attrValue(attrs, name string) string {
@@ -160,24 +194,32 @@ func attrValue(attrs, name string) string {
 }
 
 // indexFold is an ASCII case-insensitive strings.Index for a lower-case pat.
-func indexFold(s, pat string) int {
+// Candidates for the first byte are found eight bytes at a time.
+func indexFold[T string | []byte](s T, pat string) int {
 	if pat == "" {
 		return 0
 	}
-	first := pat[0]
-	upper := first
-	if first >= 'a' && first <= 'z' {
-		upper = first - 'a' + 'A'
+	// With 0x20 set in every byte, an ASCII letter matches its lower case;
+	// other bytes may match too and are rejected by hasPrefixFold.
+	first := pat[0] | 0x20
+	i := 0
+	for ; i+8 <= len(s)-len(pat)+1; i += 8 {
+		m := eqBytes(load64(s, i)|ones*0x20, first)
+		for ; m != 0; m &= m - 1 {
+			if k := i + bits.TrailingZeros64(m)/8; hasPrefixFold(s[k:], pat) {
+				return k
+			}
+		}
 	}
-	for i := 0; i+len(pat) <= len(s); i++ {
-		if c := s[i]; (c == first || c == upper) && hasPrefixFold(s[i:], pat) {
+	for ; i+len(pat) <= len(s); i++ {
+		if s[i]|0x20 == first && hasPrefixFold(s[i:], pat) {
 			return i
 		}
 	}
 	return -1
 }
 
-// forEachAttrName calls f with each lower-cased attribute name in attrs.
+// forEachAttrName calls f with each attribute name in attrs, as written.
 func forEachAttrName(attrs string, f func(string)) {
 	i := 0
 	for i < len(attrs) {
@@ -199,7 +241,7 @@ func forEachAttrName(attrs string, f func(string)) {
 			j++
 		}
 		if j > i {
-			f(strings.ToLower(attrs[i:j]))
+			f(attrs[i:j])
 		}
 		// skip the value, if any
 		k := j

@@ -45,17 +45,41 @@ var filterHeaderNames = map[string]bool{
 // IsFilterHeader reports whether a header with this name is one that a
 // spam or virus filter adds (and so must be ignored by a classifier).
 func IsFilterHeader(name string) bool {
-	l := strings.ToLower(name)
-	if filterHeaderNames[l] {
+	// Names are ASCII; lower-casing into a buffer on the stack saves the
+	// allocation of strings.ToLower. Longer or non-ASCII names take the
+	// general path.
+	var buf [64]byte
+	if len(name) > len(buf) || !isASCII(name) {
+		return isFilterHeaderLower([]byte(strings.ToLower(name)))
+	}
+	l := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		l[i] = c
+	}
+	return isFilterHeaderLower(l)
+}
+
+var mailScanner = []byte("mailscanner")
+
+// isFilterHeaderLower is IsFilterHeader of a lower-case name. It does not
+// allocate: the map lookup and the comparisons with string(l) copy nothing.
+func isFilterHeaderLower(l []byte) bool {
+	if filterHeaderNames[string(l)] {
 		return true
 	}
-	for _, p := range filterHeaderPrefixes {
-		if strings.HasPrefix(l, p) {
-			return true
+	if len(l) > 2 && l[0] == 'x' && l[1] == '-' { // every prefix starts so
+		for _, p := range filterHeaderPrefixes {
+			if len(l) >= len(p) && string(l[:len(p)]) == p {
+				return true
+			}
 		}
 	}
 	// "*-MailScanner*" variants are site-specific names of the same filter.
-	return strings.Contains(l, "mailscanner")
+	return bytes.Contains(l, mailScanner)
 }
 
 // splitHeader splits an entity at the first empty line. A line that is
@@ -105,18 +129,22 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
 // parseHeaders parses an unfolded header block, at most max fields.
 func parseHeaders(hdr []byte, max int) []Header {
-	var out []Header
-	var cur []byte
+	out := make([]Header, 0, min(bytes.Count(hdr, []byte{'\n'})+1, max))
+	// cur is the current field: the input line itself, or unfolded into buf
+	// when continuation lines follow (hdr is never written to).
+	var cur, buf []byte
+	have, folded := false, false
 	flush := func() {
-		if cur == nil {
+		if !have {
 			return
 		}
+		have = false
 		c := bytes.IndexByte(cur, ':')
 		if c > 0 && len(out) < max {
-			name := string(bytes.TrimSpace(cur[:c]))
-			out = append(out, Header{Name: name, Value: decodeHeaderValue(cur[c+1:])})
+			// One string holds both name and (when it needs no decoding) value.
+			f := string(cur)
+			out = append(out, Header{Name: strings.TrimSpace(f[:c]), Value: decodeHeaderValue(f[c+1:])})
 		}
-		cur = nil
 	}
 	for len(hdr) > 0 {
 		end := bytes.IndexByte(hdr, '\n')
@@ -128,25 +156,30 @@ func parseHeaders(hdr []byte, max int) []Header {
 		}
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if cur != nil {
-				cur = append(cur, ' ')
-				cur = append(cur, bytes.TrimLeft(line, " \t")...)
+			if have {
+				if !folded {
+					buf = append(buf[:0], cur...)
+					folded = true
+				}
+				buf = append(buf, ' ')
+				buf = append(buf, bytes.TrimLeft(line, " \t")...)
+				cur = buf
 			}
 			continue
 		}
 		flush()
-		cur = append([]byte(nil), line...)
+		// An empty line starts no field, and its continuations are dropped.
+		cur, have, folded = line, len(line) > 0, false
 	}
 	flush()
 	return out
 }
 
-func decodeHeaderValue(v []byte) string {
-	v = bytes.TrimSpace(v)
-	s := string(v)
+func decodeHeaderValue(v string) string {
+	s := strings.TrimSpace(v)
 	if !utf8.ValidString(s) {
 		// Raw 8-bit header: most such mail is windows-1252 / latin-1.
-		s = latin1ToUTF8(v)
+		s = latin1ToUTF8([]byte(s))
 	}
 	if strings.Contains(s, "=?") {
 		if d, err := wordDecoder.DecodeHeader(s); err == nil {
@@ -331,38 +364,55 @@ func splitMultipart(body []byte, boundary string) [][]byte {
 }
 
 func decodeTransfer(enc string, body []byte) []byte {
-	enc = strings.ToLower(strings.TrimSpace(enc))
+	enc = strings.TrimSpace(enc)
 	switch {
-	case enc == "base64":
+	case isLower(enc, "base64"):
 		return decodeBase64(body)
-	case enc == "quoted-printable":
+	case isLower(enc, "quoted-printable"):
 		return decodeQP(body)
 	default:
 		return body
 	}
 }
 
+// isLower reports whether strings.ToLower(s) == lower, without allocating
+// for ASCII s.
+func isLower(s, lower string) bool {
+	if !isASCII(s) {
+		return strings.ToLower(s) == lower
+	}
+	return len(s) == len(lower) && hasPrefixFold(s, lower)
+}
+
+// isBase64 marks the characters of the base64 alphabet.
+var isBase64 = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()
+
 // decodeBase64 decodes leniently: characters outside the alphabet are skipped,
 // decoding stops at the first padding character.
 func decodeBase64(in []byte) []byte {
 	buf := make([]byte, 0, len(in))
-	for _, c := range in {
-		switch {
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
-			buf = append(buf, c)
-		case c == '=':
-			goto done
+	for len(in) > 0 {
+		// Copy the run of alphabet characters (a whole line, usually) at once.
+		k := 0
+		for k < len(in) && isBase64[in[k]] {
+			k++
 		}
+		buf = append(buf, in[:k]...)
+		if k == len(in) || in[k] == '=' {
+			break
+		}
+		in = in[k+1:]
 	}
-done:
 	if len(buf)%4 == 1 {
 		buf = buf[:len(buf)-1]
 	}
 	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(buf)))
-	n, err := base64.RawStdEncoding.Decode(out, buf)
-	if err != nil {
-		return out[:n]
-	}
+	n, _ := base64.RawStdEncoding.Decode(out, buf)
 	return out[:n]
 }
 
@@ -382,11 +432,14 @@ func unhex(c byte) (byte, bool) {
 func decodeQP(in []byte) []byte {
 	out := make([]byte, 0, len(in))
 	for i := 0; i < len(in); i++ {
-		c := in[i]
-		if c != '=' {
-			out = append(out, c)
-			continue
+		// Copy up to the next '=' at once.
+		k := bytes.IndexByte(in[i:], '=')
+		if k < 0 {
+			return append(out, in[i:]...)
 		}
+		out = append(out, in[i:i+k]...)
+		i += k
+		c := in[i]
 		// soft line break: "=" then optional white space then (CR)LF
 		j := i + 1
 		for j < len(in) && (in[j] == ' ' || in[j] == '\t') {

@@ -10,7 +10,9 @@ package textextract
 import (
 	"bytes"
 	"crypto/sha256"
+	"math/bits"
 	"strings"
+	"sync"
 )
 
 // Header is one header field of the top-level message.
@@ -81,6 +83,8 @@ func (m *Message) HasHeader(name string) bool {
 	return false
 }
 
+// parser is the state of one Parse. Parsers are pooled: the text buffer and
+// the sets keep their storage from one message to the next.
 type parser struct {
 	msg      *Message
 	text     []byte
@@ -88,46 +92,116 @@ type parser struct {
 	hasPlain bool
 	hasHTML  bool
 	urlSeen  map[string]struct{}
-	tagSeen  map[string]struct{}
+	tags     tagSet
+	key      []byte // scratch for tag keys
+	html     []byte // scratch for the text of an HTML part
 }
 
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
+
+// maxPooledHTML bounds the HTML text buffer a pooled parser keeps.
+const maxPooledHTML = 1 << 20
+
+// release resets p and returns it to the pool.
+func (p *parser) release() {
+	p.msg = nil
+	p.text = p.text[:0]
+	p.parts = 0
+	p.hasPlain, p.hasHTML = false, false
+	clear(p.urlSeen)
+	p.tags.reset()
+	if cap(p.html) > maxPooledHTML {
+		p.html = nil
+	}
+	parserPool.Put(p)
+}
+
+// addTag records the start tag name (lower case) and its tag/attribute
+// pairs, attribute names lower-cased, each the first time it is seen.
 func (p *parser) addTag(name, attrs string) {
 	if len(p.msg.HTMLTags) >= MaxHTMLTags {
 		return
 	}
-	if p.tagSeen == nil {
-		p.tagSeen = make(map[string]struct{})
+	p.key = append(p.key[:0], name...)
+	p.msg.HTMLTags = p.tags.add(p.msg.HTMLTags, p.key)
+	forEachAttrName(attrs, func(a string) {
+		// The key is built in a scratch buffer; a string is made only for
+		// a new one.
+		p.key = append(append(p.key[:len(name)], '.'), a...)
+		for i := len(name) + 1; i < len(p.key); i++ {
+			if c := p.key[i]; c >= 'A' && c <= 'Z' {
+				p.key[i] = c + 'a' - 'A'
+			}
+		}
+		p.msg.HTMLTags = p.tags.add(p.msg.HTMLTags, p.key)
+	})
+}
+
+// tagSet is the set of the strings in HTMLTags: an open-addressing table
+// of indices into the slice (at most MaxHTMLTags strings, so the table is
+// never more than half full).
+type tagSet struct {
+	slots [2 * MaxHTMLTags]uint16 // 1 + index into the slice; 0 is empty
+	used  bool                    // slots need clearing
+}
+
+func (t *tagSet) reset() {
+	if t.used {
+		clear(t.slots[:])
+		t.used = false
 	}
-	add := func(t string) {
-		if _, ok := p.tagSeen[t]; !ok && len(p.msg.HTMLTags) < MaxHTMLTags {
-			p.tagSeen[t] = struct{}{}
-			p.msg.HTMLTags = append(p.msg.HTMLTags, t)
+}
+
+// add appends key to list, of which t is the set, unless list holds it
+// already or has MaxHTMLTags strings.
+func (t *tagSet) add(list []string, key []byte) []string {
+	h := uint64(14695981039346656037) // FNV-1a
+	for _, c := range key {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	const mask = len(t.slots) - 1
+	for i := int(h^h>>32) & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			if len(list) < MaxHTMLTags {
+				list = append(list, string(key))
+				t.slots[i] = uint16(len(list))
+				t.used = true
+			}
+			return list
+		}
+		if list[s-1] == string(key) {
+			return list
 		}
 	}
-	add(name)
-	forEachAttrName(attrs, func(a string) { add(name + "." + a) })
 }
 
 // Parse decodes raw. It never panics and always returns a non-nil Message.
 func Parse(raw []byte) *Message {
-	p := &parser{msg: &Message{}}
+	p := parserPool.Get().(*parser)
+	defer p.release()
+	p.msg = &Message{}
 	if len(raw) > MaxInput {
 		raw = raw[:MaxInput]
 		p.msg.Truncated = true
 	}
 	raw = skipMboxFrom(raw)
 	hdrs, body := splitHeader(raw)
+	// The filter headers are dropped in place: the entity is read from the
+	// rest, which is the same for the fields it reads (Content-*).
 	all := parseHeaders(hdrs, MaxHeaders)
-	p.msg.Headers = make([]Header, 0, len(all))
+	kept := all[:0]
 	for _, h := range all {
-		if IsFilterHeader(h.Name) {
-			continue
+		if !IsFilterHeader(h.Name) {
+			kept = append(kept, h)
 		}
-		p.msg.Headers = append(p.msg.Headers, h)
 	}
+	clear(all[len(kept):])
+	p.msg.Headers = kept
 	p.msg.Subject = p.msg.Header("Subject")
 	p.msg.From = p.msg.Header("From")
-	p.entity(all, body, 0)
+	p.entity(kept, body, 0)
 	p.msg.HTMLOnly = p.hasHTML && !p.hasPlain
 	p.msg.Text = string(p.text)
 	return p.msg
@@ -180,7 +254,7 @@ func (p *parser) entity(hs []Header, body []byte, depth int) {
 		ih, ib := splitHeader(data)
 		inner := parseHeaders(ih, MaxHeaders)
 		if s := headerValue(inner, "Subject"); s != "" {
-			p.appendText(s)
+			appendText(p, s)
 		}
 		p.entity(inner, ib, depth+1)
 	default:
@@ -196,16 +270,11 @@ func (p *parser) leaf(hs []Header, ct contentType, body []byte) {
 	}
 	isText := ct.mediaType == "text/plain" || ct.mediaType == "text/html" || ct.mediaType == ""
 	if isText && !(disp == "attachment" && fname != "") {
-		s := toUTF8(data, ct.charset)
-		if ct.mediaType == "text/html" || (ct.mediaType == "" && looksHTML(s)) {
-			p.hasHTML = true
-			txt := htmlToText(s, p.addURL, p.addTag)
-			p.appendText(txt)
-			p.scanURLs(txt)
+		// Text that needs no conversion is read in place, not copied.
+		if s, conv := utf8Text(data, ct.charset); conv {
+			addText(p, s, ct.mediaType)
 		} else {
-			p.hasPlain = true
-			p.appendText(s)
-			p.scanURLs(s)
+			addText(p, data, ct.mediaType)
 		}
 		return
 	}
@@ -220,13 +289,32 @@ func (p *parser) leaf(hs []Header, ct contentType, body []byte) {
 	})
 }
 
-func looksHTML(s string) bool {
-	n := min(len(s), 1024)
-	head := strings.ToLower(s[:n])
-	return strings.Contains(head, "<html") || strings.Contains(head, "<body") || strings.Contains(head, "<!doctype html")
+// addText adds the text of a text part, in UTF-8: HTML (by its media type,
+// or when untyped and it looks like HTML) turned into text, and the URLs
+// in it.
+func addText[T string | []byte](p *parser, s T, mediaType string) {
+	if mediaType == "text/html" || (mediaType == "" && looksHTML(s)) {
+		p.hasHTML = true
+		p.html = htmlToText(p.html[:0], string(s), p.addURL, p.addTag)
+		appendText(p, p.html)
+		scanURLs(p, p.html)
+		return
+	}
+	p.hasPlain = true
+	appendText(p, s)
+	scanURLs(p, s)
 }
 
-func (p *parser) appendText(s string) {
+// looksHTML reports whether the first KB of s has an html, body or doctype
+// tag (ASCII case folded: no other rune lower-cases to a letter of these).
+func looksHTML[T string | []byte](s T) bool {
+	head := s[:min(len(s), 1024)]
+	return indexFold(head, "<html") >= 0 || indexFold(head, "<body") >= 0 || indexFold(head, "<!doctype html") >= 0
+}
+
+// appendText appends a part's text to the message text (a newline between
+// parts), white space collapsed, up to MaxText.
+func appendText[T string | []byte](p *parser, s T) {
 	if len(p.text) >= MaxText {
 		p.msg.Truncated = true
 		return
@@ -242,45 +330,106 @@ func (p *parser) appendText(s string) {
 	p.text = appendCollapsed(p.text, s)
 }
 
+// isSpace marks the white space appendCollapsed collapses.
+var isSpace = [256]bool{' ': true, '\t': true, '\r': true, '\n': true, '\f': true, '\v': true}
+
 // appendCollapsed appends s with runs of white space collapsed: a run
-// containing a newline becomes "\n", any other run a single space.
-func appendCollapsed(dst []byte, s string) []byte {
+// containing a newline becomes "\n", any other run a single space. A run
+// at the end of s, or at its start while dst is empty, is dropped.
+//
+// Most runs are a single space or newline that stay as they are, so the
+// text up to the next run that changes (see nextCollapse) is copied in one
+// piece.
+func appendCollapsed[T string | []byte](dst []byte, s T) []byte {
 	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v' {
-			nl := false
-			for i < len(s) {
-				c = s[i]
-				if c == '\n' {
-					nl = true
-				} else if c != ' ' && c != '\t' && c != '\r' && c != '\f' && c != '\v' {
-					break
-				}
-				i++
-			}
-			if len(dst) == 0 || i == len(s) {
-				continue
-			}
-			if nl {
-				dst = append(dst, '\n')
-			} else {
-				dst = append(dst, ' ')
-			}
-			continue
+	if len(dst) == 0 {
+		for i < len(s) && isSpace[s[i]] {
+			i++
 		}
-		j := i
-		for j < len(s) {
-			c = s[j]
-			if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v' {
-				break
-			}
+	}
+	for i < len(s) {
+		j := nextCollapse(s, i)
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		nl := false
+		for j < len(s) && isSpace[s[j]] {
+			nl = nl || s[j] == '\n'
 			j++
 		}
-		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		if nl {
+			dst = append(dst, '\n')
+		} else {
+			dst = append(dst, ' ')
+		}
 		i = j
 	}
 	return dst
+}
+
+// SWAR constants: a byte of ones, and the high bit of every byte.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load64 returns the 8 bytes of s at i as a little-endian word (one load).
+func load64[T string | []byte](s T, i int) uint64 {
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// eqBytes returns the high bit of each byte of x that equals c (exact: no
+// carries between bytes).
+func eqBytes(x uint64, c byte) uint64 {
+	y := x ^ (ones * uint64(c))
+	return ^((y&^highs + ^uint64(highs)) | y | ^uint64(highs))
+}
+
+// spaceBytes returns the high bit of each byte of x that is white space
+// (isSpace) and of each that is a space or a newline.
+func spaceBytes(x uint64) (ws, sp uint64) {
+	sp = eqBytes(x, ' ') | eqBytes(x, '\n')
+	// '\t' through '\r': with the high bits cleared, adding 0x80-0x09
+	// sets a byte's high bit from 0x09 up, adding 0x80-0x0e from 0x0e up;
+	// bytes of 0x80 and above are never white space.
+	low := x &^ highs
+	ctl := (low + ones*(0x80-0x09)) &^ (low + ones*(0x80-0x0e)) &^ x & highs
+	return sp | ctl, sp
+}
+
+// nextCollapse returns the index of the first white space byte in s at or
+// after i that appendCollapsed rewrites or drops: one other than a space
+// or newline followed by a byte that is not white space; len(s) if none.
+// It tests eight bytes at a time.
+func nextCollapse[T string | []byte](s T, i int) int {
+	for ; i+8 < len(s); i += 8 {
+		ws, sp := spaceBytes(load64(s, i))
+		// The flag of the byte after each byte; s[i+8] exists.
+		next := ws>>8 | uint64(b2u(isSpace[s[i+8]]))<<63
+		if m := ws&^sp | sp&next; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if isSpace[c] && (c != ' ' && c != '\n' || i+1 == len(s) || isSpace[s[i+1]]) {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *parser) addURL(u string) {
@@ -302,11 +451,10 @@ func (p *parser) addURL(u string) {
 }
 
 // scanURLs finds http(s):// and www. URLs in plain text, in one pass.
-func (p *parser) scanURLs(s string) {
+func scanURLs[T string | []byte](p *parser, s T) {
 	for i := 0; i < len(s) && len(p.msg.URLs) < MaxURLs; i++ {
-		c := s[i] | 0x20
-		if c != 'h' && c != 'w' {
-			continue
+		if i = indexURLStart(s, i); i == len(s) {
+			break
 		}
 		rest := s[i:]
 		if !hasPrefixFold(rest, "http://") && !hasPrefixFold(rest, "https://") && !hasPrefixFold(rest, "www.") {
@@ -316,16 +464,42 @@ func (p *parser) scanURLs(s string) {
 		for j < len(s) && isURLChar(s[j]) {
 			j++
 		}
-		u := strings.TrimRight(s[i:j], ".,;:!?)]}'\"")
-		if len(u) > 8 {
-			p.addURL(u)
+		// Trailing punctuation is not part of the URL (strings.TrimRight
+		// with these ASCII characters).
+		k := j
+		for k > i && strings.IndexByte(".,;:!?)]}'\"", s[k-1]) >= 0 {
+			k--
+		}
+		if k-i > 8 {
+			p.addURL(string(s[i:k]))
 		}
 		i = j
 	}
 }
 
+// indexURLStart returns the index of the first "ht" or "ww" (ASCII case
+// folded) in s at or after i, where a URL can start, or len(s). It tests
+// eight positions at a time.
+func indexURLStart[T string | []byte](s T, i int) int {
+	for ; i+8 < len(s); i += 8 {
+		// With 0x20 set in every byte an ASCII letter matches its lower
+		// case, and no other byte matches a letter.
+		x := load64(s, i) | ones*0x20
+		next := x>>8 | uint64(s[i+8]|0x20)<<56 // the byte after each
+		if m := eqBytes(x, 'h')&eqBytes(next, 't') | eqBytes(x, 'w')&eqBytes(next, 'w'); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i+1 < len(s); i++ {
+		if c, d := s[i]|0x20, s[i+1]|0x20; c == 'h' && d == 't' || c == 'w' && d == 'w' {
+			return i
+		}
+	}
+	return len(s)
+}
+
 // hasPrefixFold is an ASCII case-insensitive strings.HasPrefix for lower-case pat.
-func hasPrefixFold(s, pat string) bool {
+func hasPrefixFold[T string | []byte](s T, pat string) bool {
 	if len(s) < len(pat) {
 		return false
 	}

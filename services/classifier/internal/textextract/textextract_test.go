@@ -1,7 +1,9 @@
 package textextract
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -244,4 +246,201 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("limits exceeded: text %d urls %d", len(m.Text), len(m.URLs))
 		}
 	})
+}
+
+// The reference definitions below are the plain forms of the helpers that
+// Parse runs in optimised (word-at-a-time, allocation-free) form; the
+// tests check that both agree, since the decoded text feeds stored
+// fingerprints and the model.
+
+func refAppendCollapsed(dst []byte, s string) []byte {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v' {
+			nl := false
+			for i < len(s) {
+				c = s[i]
+				if c == '\n' {
+					nl = true
+				} else if c != ' ' && c != '\t' && c != '\r' && c != '\f' && c != '\v' {
+					break
+				}
+				i++
+			}
+			if len(dst) == 0 || i == len(s) {
+				continue
+			}
+			if nl {
+				dst = append(dst, '\n')
+			} else {
+				dst = append(dst, ' ')
+			}
+			continue
+		}
+		j := i
+		for j < len(s) && !(s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n' || s[j] == '\f' || s[j] == '\v') {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		i = j
+	}
+	return dst
+}
+
+func refIndexFold(s, pat string) int {
+	for i := 0; i+len(pat) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(pat)], pat) && isASCII(s[i:i+len(pat)]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func refIsFilterHeader(name string) bool {
+	l := strings.ToLower(name)
+	if filterHeaderNames[l] {
+		return true
+	}
+	for _, p := range filterHeaderPrefixes {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return strings.Contains(l, "mailscanner")
+}
+
+func refScanURLs(s string) []string {
+	var out []string
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c != 'h' && c != 'w' {
+			continue
+		}
+		rest := s[i:]
+		if !hasPrefixFold(rest, "http://") && !hasPrefixFold(rest, "https://") && !hasPrefixFold(rest, "www.") {
+			continue
+		}
+		j := i
+		for j < len(s) && isURLChar(s[j]) {
+			j++
+		}
+		if u := strings.TrimRight(s[i:j], ".,;:!?)]}'\""); len(u) > 8 {
+			out = append(out, u)
+		}
+		i = j
+	}
+	return out
+}
+
+func refDecodeQP(in []byte) []byte {
+	out := make([]byte, 0, len(in))
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		j := i + 1
+		for j < len(in) && (in[j] == ' ' || in[j] == '\t') {
+			j++
+		}
+		if j < len(in) && in[j] == '\r' {
+			j++
+		}
+		if j < len(in) && in[j] == '\n' {
+			i = j
+			continue
+		}
+		if j >= len(in) {
+			return out
+		}
+		if i+2 < len(in) {
+			h, ok1 := unhex(in[i+1])
+			l, ok2 := unhex(in[i+2])
+			if ok1 && ok2 {
+				out = append(out, h<<4|l)
+				i += 2
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// checkFastPaths compares the helpers with their reference forms on s.
+func checkFastPaths(t *testing.T, s string) {
+	t.Helper()
+	for _, dst := range []string{"", "x", "x\n"} {
+		want := string(refAppendCollapsed([]byte(dst), s))
+		if got := string(appendCollapsed([]byte(dst), s)); got != want {
+			t.Fatalf("appendCollapsed(%q, %q) = %q, want %q", dst, s, got, want)
+		}
+		if got := string(appendCollapsed([]byte(dst), []byte(s))); got != want {
+			t.Fatalf("appendCollapsed(%q, []byte(%q)) = %q, want %q", dst, s, got, want)
+		}
+	}
+	for _, pat := range []string{"href", "<html", "</script", "alt", "<!doctype html", "a", "src"} {
+		if got, want := indexFold(s, pat), refIndexFold(s, pat); got != want {
+			t.Fatalf("indexFold(%q, %q) = %d, want %d", s, pat, got, want)
+		}
+	}
+	if got, want := isASCII(s), !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 }); got != want {
+		t.Fatalf("isASCII(%q) = %v", s, got)
+	}
+	if got, want := IsFilterHeader(s), refIsFilterHeader(s); got != want {
+		t.Fatalf("IsFilterHeader(%q) = %v, want %v", s, got, want)
+	}
+	var urls []string // what addURL keeps of the reference's URLs
+	seen := map[string]bool{}
+	for _, u := range refScanURLs(s) {
+		if !seen[u] && len(urls) < MaxURLs {
+			seen[u] = true
+			urls = append(urls, u)
+		}
+	}
+	ps, pb := &parser{msg: &Message{}}, &parser{msg: &Message{}}
+	scanURLs(ps, s)
+	scanURLs(pb, []byte(s))
+	if !slices.Equal(ps.msg.URLs, urls) || !slices.Equal(pb.msg.URLs, urls) {
+		t.Fatalf("scanURLs(%q) = %q and %q, want %q", s, ps.msg.URLs, pb.msg.URLs, urls)
+	}
+	if got, want := decodeQP([]byte(s)), refDecodeQP([]byte(s)); !bytes.Equal(got, want) {
+		t.Fatalf("decodeQP(%q) = %q, want %q", s, got, want)
+	}
+}
+
+// TestFastPathsMatchReference runs checkFastPaths on random strings of
+// white space, URL starts, markup, escapes and non-ASCII bytes, with
+// lengths around the 8-byte words the fast paths read.
+func TestFastPathsMatchReference(t *testing.T) {
+	pieces := []string{" ", "  ", "\t", "\n", "\r\n", "\v", "\f", " \n", "a", "B", "word", "h", "H", "w", "W", "ht", "HT", "ww",
+		"http://", "HTTPS://", "www.", "WWW.x", "http://a.example/p?q=1", "www.b.example.", "),", "\"", "<", ">", "<HTML>",
+		"<body", "</SCRIPT>", "<!DOCTYPE html>", "href=", "HREF", "alt", "src", "=", "=3D", "=\r\n", "= \n", "=4", "=ZZ",
+		"\xe9", "é", "\xff", "世", "\u0130", "\u212a", "X-Spam", "x-", "MailScanner", "authentication-results", "Received-SPF",
+		"\x1c", "\x00", "\x7f", "\x80"}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 50000 {
+		var b strings.Builder
+		for range rng.IntN(30) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		checkFastPaths(t, b.String())
+	}
+}
+
+func FuzzFastPaths(f *testing.F) {
+	f.Add("  Hello\t\tWORLD \n visit HTTP://x.example/a, now\r\n")
+	f.Add("<HTML><A HREF=\"http://a.example\">x</a>=3D=\r\n")
+	f.Fuzz(func(t *testing.T, s string) { checkFastPaths(t, s) })
+}
+
+func TestFilterHeaderPrefixes(t *testing.T) {
+	// isFilterHeaderLower only tries the prefixes for names that start so.
+	for _, p := range filterHeaderPrefixes {
+		if !strings.HasPrefix(p, "x-") || p != strings.ToLower(p) {
+			t.Errorf("filter header prefix %q does not start with x- or is not lower case", p)
+		}
+	}
 }
