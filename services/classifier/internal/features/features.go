@@ -25,6 +25,7 @@
 package features
 
 import (
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode"
@@ -76,6 +77,8 @@ type Extractor struct {
 	shared []uint64 // hashes of the features both views have
 	group  int      // view being extracted; -1 while collecting shared features
 	buf    []byte
+	word   []byte            // word buffer of the header features
+	names  map[string]string // header name → lower case (see lowerName)
 	win    []uint64
 }
 
@@ -87,7 +90,7 @@ func New(cfg Config) *Extractor {
 	if cfg.OSBWindow < 1 {
 		cfg.OSBWindow = 1
 	}
-	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1}
+	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}}
 	e.set.init(13)
 	return e
 }
@@ -173,7 +176,7 @@ func mix(h uint64) uint64 {
 func (e *Extractor) headers(m *textextract.Message) {
 	var nTo int
 	for _, h := range m.Headers {
-		name := strings.ToLower(h.Name)
+		name := e.lowerName(h.Name)
 		if skipHeader(name) {
 			continue
 		}
@@ -182,44 +185,41 @@ func (e *Extractor) headers(m *textextract.Message) {
 		switch name {
 		case "from", "reply-to", "sender", "return-path", "errors-to":
 			name2, addr := splitAddress(v)
-			local, dom, _ := strings.Cut(strings.ToLower(addr), "@")
-			e.addStr(nsHeader, name+":dom:"+dom)
-			e.addStr(nsHeader, name+":reg:"+registered(dom))
+			addr = strings.ToLower(addr)
+			local, dom, _ := strings.Cut(addr, "@")
+			e.add(newHash(nsHeader).str(name).str(":dom:").str(dom).sum())
+			e.add(newHash(nsHeader).str(name).str(":reg:").str(registered(dom)).sum())
 			if name == "from" {
 				e.addStr(nsHeader, "from:local:"+shape(local))
-				e.addStr(nsHeader, "from:addr:"+strings.ToLower(addr))
-				for _, w := range words(name2, 8) {
-					e.addStr(nsHeader, "from:name:"+w)
-				}
+				e.add(newHash(nsHeader).str("from:addr:").str(addr).sum())
+				e.addWords(nsHeader, "from:name:", name2, 8)
 				if name2 == "" {
 					e.addStr(nsHeader, "from:noname")
 				}
 			}
 		case "to", "cc":
-			n := strings.Count(v, "@")
-			nTo += n
-			for _, a := range strings.Split(v, ",") {
+			nTo += strings.Count(v, "@")
+			for a := range strings.SplitSeq(v, ",") {
 				_, addr := splitAddress(a)
 				_, dom, ok := strings.Cut(strings.ToLower(addr), "@")
 				if ok {
-					e.addStr(nsHeader, name+":reg:"+registered(dom))
+					e.add(newHash(nsHeader).str(name).str(":reg:").str(registered(dom)).sum())
 				}
 			}
 			if !strings.Contains(v, "@") {
-				e.addStr(nsHeader, name+":noaddr")
+				e.add(newHash(nsHeader).str(name).str(":noaddr").sum())
 			}
 		case "message-id":
 			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
-			e.addStr(nsHeader, "mid:reg:"+registered(strings.ToLower(dom)))
+			e.add(newHash(nsHeader).str("mid:reg:").str(registered(strings.ToLower(dom))).sum())
 			e.addStr(nsHeader, "mid:shape:"+shape(v))
 		case "x-mailer", "user-agent", "x-mimeole", "content-type", "precedence", "x-priority",
 			"x-msmail-priority", "importance", "organization", "list-id", "mime-version",
 			"content-transfer-encoding", "x-mailing-list", "mailing-list", "list-unsubscribe",
 			"list-post", "x-accept-language", "content-class":
-			for _, w := range words(v, 12) {
-				e.addStr(nsHeader, name+":"+w)
-			}
-			e.addStr(nsHeader, name+":v:"+strings.ToLower(clip(v, 64)))
+			p := newHash(nsHeader).str(name).str(":")
+			forEachWord(v, 12, &e.word, func(w []byte) { e.add(p.bytes(w).sum()) })
+			e.add(p.str("v:").lower(clip(v, 64)).sum())
 		case "subject":
 			if v == "" {
 				e.addStr(nsHeader, "subject:empty")
@@ -232,6 +232,74 @@ func (e *Extractor) headers(m *textextract.Message) {
 		e.addStr(nsHeader, "subject:missing")
 	}
 }
+
+// addWords adds the feature prefix+w of namespace ns for each of the first
+// max words w of s.
+func (e *Extractor) addWords(ns uint64, prefix, s string, max int) {
+	p := newHash(ns).str(prefix)
+	forEachWord(s, max, &e.word, func(w []byte) { e.add(p.bytes(w).sum()) })
+}
+
+// featureHash is the FNV-1a state of a feature name being built from parts:
+// newHash(ns).str(a).str(b).sum() == hashString(ns*0x9E3779B97F4A7C15, a+b),
+// without building the string.
+type featureHash uint64
+
+func newHash(ns uint64) featureHash {
+	return featureHash(ns*0x9E3779B97F4A7C15 ^ 14695981039346656037)
+}
+
+func (h featureHash) str(s string) featureHash {
+	for i := 0; i < len(s); i++ {
+		h ^= featureHash(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (h featureHash) bytes(b []byte) featureHash {
+	for _, c := range b {
+		h ^= featureHash(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// lower adds strings.ToLower(s).
+func (h featureHash) lower(s string) featureHash {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return h.str(strings.ToLower(s[i:]))
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h ^= featureHash(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (h featureHash) sum() uint64 { return uint64(h) }
+
+// lowerName returns strings.ToLower(name), from a cache of the header
+// names seen (a few dozen distinct ones in practice), so that lower-casing
+// them allocates nothing.
+func (e *Extractor) lowerName(name string) string {
+	if l, ok := e.names[name]; ok {
+		return l
+	}
+	if len(e.names) >= maxNames {
+		clear(e.names)
+	}
+	l := strings.ToLower(name)
+	e.names[name] = l
+	return l
+}
+
+// maxNames bounds the header-name cache (a message can carry any names).
+const maxNames = 512
 
 // skipHeader reports whether a header is ignored: delivery-path and mailbox
 // storage headers (see the package comment), and headers of other filters
@@ -411,7 +479,7 @@ func (e *Extractor) chars(m *textextract.Message) {
 		if len(b) >= hdrLimit {
 			break
 		}
-		name := strings.ToLower(h.Name)
+		name := e.lowerName(h.Name)
 		if skipHeader(name) {
 			continue
 		}
@@ -581,13 +649,6 @@ func shape(s string) string {
 	return b.String()
 }
 
-func words(s string, max int) []string {
-	var out []string
-	var buf []byte
-	forEachWord(s, max, &buf, func(w []byte) { out = append(out, string(w)) })
-	return out
-}
-
 func clip(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
@@ -628,44 +689,41 @@ func log2(n int) int {
 	return k
 }
 
-// idxSet is an open-addressing set of uint32 with O(1) reset: each slot
-// holds generation<<32 | key, and a slot of an older generation is empty.
+// idxSet is an open-addressing set of feature indices (linear probing),
+// each stored plus one so that zero marks an empty slot. reset clears the
+// slots: a message's features fill a table of a few ten KB, which clears in
+// a few microseconds, and 4-byte slots keep the table in the L2 cache.
 type idxSet struct {
-	slots []uint64
-	gen   uint64
+	slots []uint32
 	n     int
 	mask  uint32
 }
 
 func (s *idxSet) init(bits uint) {
-	s.slots = make([]uint64, 1<<bits)
+	s.slots = make([]uint32, 1<<bits)
 	s.mask = uint32(len(s.slots) - 1)
-	s.gen = 1
 	s.n = 0
 }
 
 func (s *idxSet) reset() {
-	s.gen++
-	s.n = 0
-	if s.gen == 1<<32 {
+	if s.n > 0 {
 		clear(s.slots)
-		s.gen = 1
 	}
+	s.n = 0
 }
 
-// insert adds k and reports whether it was absent.
+// insert adds k (< 2^32-1) and reports whether it was absent.
 func (s *idxSet) insert(k uint32) bool {
 	if s.n*2 >= len(s.slots) {
 		s.grow()
 	}
-	want := s.gen<<32 | uint64(k)
+	want := k + 1
 	i := (k * 0x9E3779B1) & s.mask
 	for {
-		v := s.slots[i]
-		if v == want {
+		switch s.slots[i] {
+		case want:
 			return false
-		}
-		if v>>32 != s.gen {
+		case 0:
 			s.slots[i] = want
 			s.n++
 			return true
@@ -675,13 +733,11 @@ func (s *idxSet) insert(k uint32) bool {
 }
 
 func (s *idxSet) grow() {
-	old, gen := s.slots, s.gen
-	s.slots = make([]uint64, len(old)*2)
-	s.mask = uint32(len(s.slots) - 1)
-	s.n = 0
+	old := s.slots
+	s.init(uint(bits.Len(uint(len(old)))))
 	for _, v := range old {
-		if v>>32 == gen {
-			s.insert(uint32(v))
+		if v != 0 {
+			s.insert(v - 1)
 		}
 	}
 }
