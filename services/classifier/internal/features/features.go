@@ -25,7 +25,6 @@
 package features
 
 import (
-	"math/bits"
 	"strconv"
 	"strings"
 	"unicode"
@@ -72,7 +71,7 @@ const (
 type Extractor struct {
 	cfg    Config
 	mask   uint32
-	set    idxSet
+	seen   []uint64 // bitmap over the index space: the indices in out
 	out    []uint32
 	shared []uint64 // hashes of the features both views have
 	group  int      // view being extracted; -1 while collecting shared features
@@ -82,16 +81,18 @@ type Extractor struct {
 	win    []uint64
 }
 
-// New returns an Extractor for cfg.
+// New returns an Extractor for cfg. Bits must be at most 24 (another value
+// gets the default): an Extractor keeps a bitmap of the 2^(Bits+1) feature
+// indices, 512 KiB at the default 21 bits.
 func New(cfg Config) *Extractor {
-	if cfg.Bits == 0 || cfg.Bits > 28 {
+	if cfg.Bits == 0 || cfg.Bits > 24 {
 		cfg.Bits = DefaultConfig().Bits
 	}
 	if cfg.OSBWindow < 1 {
 		cfg.OSBWindow = 1
 	}
 	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}}
-	e.set.init(13)
+	e.seen = make([]uint64, (2<<cfg.Bits+63)/64)
 	return e
 }
 
@@ -113,7 +114,9 @@ func (e *Extractor) Extract(m *textextract.Message) []uint32 {
 // structure features, and words and OSB pairs of the subject and text).
 // The slice is reused by the next call.
 func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int) {
-	e.set.reset()
+	for _, idx := range e.out {
+		e.seen[idx>>6] = 0
+	}
 	e.out = e.out[:0]
 	e.shared = e.shared[:0]
 	e.group = -1
@@ -142,9 +145,13 @@ func (e *Extractor) add(h uint64) {
 		return
 	}
 	idx := uint32(mix(h))&e.mask | uint32(e.group)<<e.cfg.Bits
-	if e.set.insert(idx) {
-		e.out = append(e.out, idx)
-	}
+	w := &e.seen[idx>>6]
+	old := *w
+	*w = old | 1<<(idx&63)
+	// Appended always and dropped again when it was there: no branch to
+	// mispredict on the hot path.
+	e.out = append(e.out, idx)
+	e.out = e.out[:len(e.out)-int(old>>(idx&63)&1)]
 }
 
 // addStr adds the feature s of namespace ns.
@@ -687,57 +694,4 @@ func log2(n int) int {
 		k++
 	}
 	return k
-}
-
-// idxSet is an open-addressing set of feature indices (linear probing),
-// each stored plus one so that zero marks an empty slot. reset clears the
-// slots: a message's features fill a table of a few ten KB, which clears in
-// a few microseconds, and 4-byte slots keep the table in the L2 cache.
-type idxSet struct {
-	slots []uint32
-	n     int
-	mask  uint32
-}
-
-func (s *idxSet) init(bits uint) {
-	s.slots = make([]uint32, 1<<bits)
-	s.mask = uint32(len(s.slots) - 1)
-	s.n = 0
-}
-
-func (s *idxSet) reset() {
-	if s.n > 0 {
-		clear(s.slots)
-	}
-	s.n = 0
-}
-
-// insert adds k (< 2^32-1) and reports whether it was absent.
-func (s *idxSet) insert(k uint32) bool {
-	if s.n*2 >= len(s.slots) {
-		s.grow()
-	}
-	want := k + 1
-	i := (k * 0x9E3779B1) & s.mask
-	for {
-		switch s.slots[i] {
-		case want:
-			return false
-		case 0:
-			s.slots[i] = want
-			s.n++
-			return true
-		}
-		i = (i + 1) & s.mask
-	}
-}
-
-func (s *idxSet) grow() {
-	old := s.slots
-	s.init(uint(bits.Len(uint(len(old)))))
-	for _, v := range old {
-		if v != 0 {
-			s.insert(v - 1)
-		}
-	}
 }

@@ -2,6 +2,7 @@ package features
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
@@ -90,7 +91,6 @@ func TestURLPathWords(t *testing.T) {
 	// The allocation-free hash equals the plain string feature.
 	e := New(DefaultConfig())
 	e.group = 0
-	e.set.reset()
 	e.out = e.out[:0]
 	e.addURLPathWord([]byte("remove.php"))
 	e.addStr(nsURL, "path:remove.php")
@@ -104,6 +104,31 @@ func TestURLPathWords(t *testing.T) {
 	} {
 		if got := urlPath(c.in); got != c.want {
 			t.Errorf("urlPath(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestFeatureHashParts: a feature hashed from its parts equals the hash of
+// the whole name, also when lower-casing meets non-ASCII text.
+func TestFeatureHashParts(t *testing.T) {
+	ns := nsHeader
+	seed := ns * 0x9E3779B97F4A7C15
+	for _, tc := range []struct{ prefix, word, value string }{
+		{"x-mailer:", "outlook", "Microsoft Outlook Express 6.00"},
+		{"content-type:", "", "TEXT/HTML; Charset=ISO-8859-1"},
+		{"organization:", "straße", "STRASSE Straße ÄÖÜ İstanbul"},
+		{"", "", ""},
+	} {
+		got := newHash(nsHeader).str(tc.prefix).bytes([]byte(tc.word)).lower(tc.value).sum()
+		want := hashString(seed, tc.prefix+tc.word+strings.ToLower(tc.value))
+		if got != want {
+			t.Errorf("%q %q %q: parts hash %x, whole %x", tc.prefix, tc.word, tc.value, got, want)
+		}
+	}
+	e := New(DefaultConfig())
+	for _, name := range []string{"Content-Type", "X-MAILER", "subject", "X-Ünïcode"} {
+		if got := e.lowerName(name); got != strings.ToLower(name) {
+			t.Errorf("lowerName(%q) = %q", name, got)
 		}
 	}
 }
