@@ -78,6 +78,7 @@ type Extractor struct {
 	buf    []byte
 	word   []byte            // word buffer of the header features
 	names  map[string]string // header name → lower case (see lowerName)
+	regs   map[string]string // host → registered domain (see registered)
 	win    []uint64
 }
 
@@ -91,7 +92,7 @@ func New(cfg Config) *Extractor {
 	if cfg.OSBWindow < 1 {
 		cfg.OSBWindow = 1
 	}
-	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}}
+	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}, regs: map[string]string{}}
 	e.seen = make([]uint64, (2<<cfg.Bits+63)/64)
 	return e
 }
@@ -195,7 +196,7 @@ func (e *Extractor) headers(m *textextract.Message) {
 			addr = strings.ToLower(addr)
 			local, dom, _ := strings.Cut(addr, "@")
 			e.add(newHash(nsHeader).str(name).str(":dom:").str(dom).sum())
-			e.add(newHash(nsHeader).str(name).str(":reg:").str(registered(dom)).sum())
+			e.add(newHash(nsHeader).str(name).str(":reg:").str(e.registered(dom)).sum())
 			if name == "from" {
 				e.addStr(nsHeader, "from:local:"+shape(local))
 				e.add(newHash(nsHeader).str("from:addr:").str(addr).sum())
@@ -210,7 +211,7 @@ func (e *Extractor) headers(m *textextract.Message) {
 				_, addr := splitAddress(a)
 				_, dom, ok := strings.Cut(strings.ToLower(addr), "@")
 				if ok {
-					e.add(newHash(nsHeader).str(name).str(":reg:").str(registered(dom)).sum())
+					e.add(newHash(nsHeader).str(name).str(":reg:").str(e.registered(dom)).sum())
 				}
 			}
 			if !strings.Contains(v, "@") {
@@ -218,7 +219,7 @@ func (e *Extractor) headers(m *textextract.Message) {
 			}
 		case "message-id":
 			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
-			e.add(newHash(nsHeader).str("mid:reg:").str(registered(strings.ToLower(dom))).sum())
+			e.add(newHash(nsHeader).str("mid:reg:").str(e.registered(strings.ToLower(dom))).sum())
 			e.addStr(nsHeader, "mid:shape:"+shape(v))
 		case "x-mailer", "user-agent", "x-mimeole", "content-type", "precedence", "x-priority",
 			"x-msmail-priority", "importance", "organization", "list-id", "mime-version",
@@ -301,12 +302,32 @@ func (e *Extractor) lowerName(name string) string {
 		clear(e.names)
 	}
 	l := strings.ToLower(name)
-	e.names[name] = l
+	e.names[strings.Clone(name)] = l
 	return l
 }
 
-// maxNames bounds the header-name cache (a message can carry any names).
-const maxNames = 512
+// registered returns registered(host), from a cache of the hosts seen:
+// the public suffix list look-up costs far more than a map access, and
+// the same few domains recur in the addresses and links of a message and
+// across messages.
+func (e *Extractor) registered(host string) string {
+	if r, ok := e.regs[host]; ok {
+		return r
+	}
+	if len(e.regs) >= maxCached {
+		clear(e.regs)
+	}
+	r := registered(host)
+	e.regs[strings.Clone(host)] = r
+	return r
+}
+
+// maxNames and maxCached bound the header-name and domain caches (a
+// message can carry any names).
+const (
+	maxNames  = 512
+	maxCached = 4096
+)
 
 // skipHeader reports whether a header is ignored: delivery-path and mailbox
 // storage headers (see the package comment), and headers of other filters
@@ -394,10 +415,12 @@ func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 		for i < len(s) {
 			c = s[i]
 			if c < utf8.RuneSelf {
-				if isWordByte(c) || ((c == '\'' || c == '-' || c == '.' || c == '$' || c == '%' || c == '!') && i+1 < len(s) && isWordByte(s[i+1])) {
-					if c >= 'A' && c <= 'Z' {
-						c += 'a' - 'A'
-					}
+				if l := wordFold[c]; l != 0 {
+					b = append(b, l)
+					i++
+					continue
+				}
+				if wordJoiner[c] && i+1 < len(s) && isWordByte(s[i+1]) {
 					b = append(b, c)
 					i++
 					continue
@@ -420,6 +443,21 @@ func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 	}
 }
 
+// wordFold maps each ASCII word byte (see isWordByte) to its lower case,
+// and every other ASCII byte to 0.
+var wordFold = func() (t [utf8.RuneSelf]byte) {
+	for c := range t {
+		if isWordByte(byte(c)) {
+			t[c] = foldTable[c]
+		}
+	}
+	return t
+}()
+
+// wordJoiner marks the ASCII bytes that stay inside a word when a word
+// byte follows them.
+var wordJoiner = [utf8.RuneSelf]bool{'\'': true, '-': true, '.': true, '$': true, '%': true, '!': true}
+
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
 }
@@ -440,7 +478,7 @@ func (e *Extractor) urls(m *textextract.Message) {
 			continue
 		}
 		e.addStr(nsURL, "host:"+host)
-		reg := registered(host)
+		reg := e.registered(host)
 		e.addStr(nsURL, "reg:"+reg)
 		if k := strings.LastIndexByte(host, '.'); k >= 0 {
 			e.addStr(nsURL, "tld:"+host[k+1:])
@@ -514,16 +552,25 @@ func (e *Extractor) chars(m *textextract.Message) {
 	}
 }
 
+// foldTable maps ASCII upper-case letters to lower case and line breaks and
+// tabs to spaces; every other byte to itself.
+var foldTable = func() (t [256]byte) {
+	for c := range t {
+		t[c] = byte(c)
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = byte(c) + 'a' - 'A'
+	}
+	t['\n'], t['\r'], t['\t'] = ' ', ' ', ' '
+	return t
+}()
+
+// appendFolded appends s to dst (up to limit bytes in all), ASCII letters
+// lower-cased and runs of white space as one space.
 func appendFolded(dst []byte, s string, limit int) []byte {
 	space := false
 	for i := 0; i < len(s) && len(dst) < limit; i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '\n' || c == '\r' || c == '\t':
-			c = ' '
-		}
+		c := foldTable[s[i]]
 		if c == ' ' {
 			if space {
 				continue
