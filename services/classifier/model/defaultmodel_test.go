@@ -1,10 +1,9 @@
 package defaultmodel
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
@@ -60,32 +59,10 @@ func TestTrivialMailIsLegit(t *testing.T) {
 	}
 }
 
-func loadCorpus(b *testing.B) [][]byte {
-	dir := os.Getenv("MXGATE_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "shared", "corpus", "spamassassin")
-	}
-	var raws [][]byte
-	for _, sub := range []string{"ham", "spam"} {
-		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			raws = append(raws, raw)
-		}
-	}
-	if len(raws) == 0 {
-		b.Skipf("corpus not found at %s (set MXGATE_CORPUS)", dir)
-	}
-	return raws
-}
-
 // BenchmarkClassify measures parse + features + score per message over the
 // corpus held in memory, on one goroutine; it reports msgs/s.
 func BenchmarkClassify(b *testing.B) {
-	raws := loadCorpus(b)
+	raws := corpustest.Messages(b)
 	m, err := Load()
 	if err != nil {
 		b.Fatal(err)

@@ -6,53 +6,17 @@ import (
 	"encoding/hex"
 	"hash"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 	defaultmodel "github.com/mxgate/mxgate/services/classifier/model"
 )
-
-// corpusDir is the SpamAssassin corpus beside the repository (the golden
-// hash below is of exactly these 2,905 ham and 1,328 spam messages).
-const corpusDir = "../../../../../shared/corpus/spamassassin"
-
-// corpusMessages returns the ham and spam messages of the corpus, each in
-// file name order. A missing corpus skips the test, or fails it when CI is
-// set.
-func corpusMessages(t *testing.T) (ham, spam [][]byte) {
-	t.Helper()
-	for _, sub := range []string{"ham", "spam"} {
-		files, _ := filepath.Glob(filepath.Join(corpusDir, sub, "*.eml"))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sub == "ham" {
-				ham = append(ham, raw)
-			} else {
-				spam = append(spam, raw)
-			}
-		}
-	}
-	if len(ham)+len(spam) == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus not found under %s", corpusDir)
-		}
-		t.Skipf("corpus not found under %s (expected in ../shared beside the repository)", corpusDir)
-	}
-	if len(ham) != 2905 || len(spam) != 1328 {
-		t.Fatalf("corpus under %s has %d ham and %d spam, the golden hash is of 2,905 and 1,328", corpusDir, len(ham), len(spam))
-	}
-	return ham, spam
-}
 
 func writeString(h hash.Hash, s string) {
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
@@ -68,7 +32,7 @@ const goldenResults = "6d71fdb083abdfae9651c7c2c001f9b1c0a01a145947b6fbe9f51fff0
 
 // TestGoldenCorpusResults pins what Classify returns over the corpus.
 func TestGoldenCorpusResults(t *testing.T) {
-	ham, spam := corpusMessages(t)
+	ham, spam := corpustest.GoldenSplit(t)
 	m, err := defaultmodel.Load()
 	if err != nil {
 		t.Fatal(err)

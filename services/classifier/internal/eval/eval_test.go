@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
@@ -89,18 +89,12 @@ func TestAssignFolds(t *testing.T) {
 	}
 }
 
-// corpusDir is the labelled corpus (MXGATE_CORPUS, default ../shared/corpus/spamassassin
-// from the repository root).
+// corpusDir is the labelled corpus (see corpustest.Dir); a missing corpus
+// skips the test, or fails it when CI is set.
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("MXGATE_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "..", "shared", "corpus", "spamassassin")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "ham")); err != nil {
-		t.Skipf("corpus not found at %s (set MXGATE_CORPUS): %v", dir, err)
-	}
-	return dir
+	corpustest.Split(t)
+	return corpustest.Dir()
 }
 
 // TestCrossValidateSmoke runs a small 3-fold CV on a corpus subset.

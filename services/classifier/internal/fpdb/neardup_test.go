@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
-
-// corpusDir holds the SpamAssassin corpus (spam/ and ham/ of .eml files).
-const corpusDir = "../../../../../shared/corpus/spamassassin"
 
 var (
 	corpusOnce sync.Once
@@ -30,7 +28,7 @@ func corpusTexts(t *testing.T, dir string) []string {
 	corpusOnce.Do(func() {
 		corpusText = map[string][]string{}
 		for _, d := range []string{"spam", "ham"} {
-			files, _ := filepath.Glob(filepath.Join(corpusDir, d, "*.eml"))
+			files, _ := filepath.Glob(filepath.Join(corpustest.Dir(), d, "*.eml"))
 			slices.Sort(files)
 			seen := map[string]bool{}
 			for _, f := range files {
@@ -48,7 +46,7 @@ func corpusTexts(t *testing.T, dir string) []string {
 		}
 	})
 	if len(corpusText[dir]) == 0 {
-		t.Fatalf("no corpus messages under %s/%s (the corpus is expected in ../shared beside the repository)", corpusDir, dir)
+		t.Fatalf("no corpus messages under %s/%s (the corpus is expected in ../shared beside the repository)", corpustest.Dir(), dir)
 	}
 	return corpusText[dir]
 }

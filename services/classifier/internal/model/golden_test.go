@@ -5,44 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 	defaultmodel "github.com/mxgate/mxgate/services/classifier/model"
 )
-
-// corpusDir is the SpamAssassin corpus beside the repository (the golden
-// hash below is of exactly these 2,905 ham and 1,328 spam messages).
-const corpusDir = "../../../../../shared/corpus/spamassassin"
-
-// corpusMessages returns the corpus messages, ham then spam, each in file
-// name order. A missing corpus skips the test, or fails it when CI is set.
-func corpusMessages(t testing.TB) [][]byte {
-	t.Helper()
-	var raws [][]byte
-	for _, sub := range []string{"ham", "spam"} {
-		files, _ := filepath.Glob(filepath.Join(corpusDir, sub, "*.eml"))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raws = append(raws, raw)
-		}
-	}
-	if len(raws) == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus not found under %s", corpusDir)
-		}
-		t.Skipf("corpus not found under %s (expected in ../shared beside the repository)", corpusDir)
-	}
-	if len(raws) != 2905+1328 {
-		t.Fatalf("corpus under %s has %d messages, the golden hash is of 4,233", corpusDir, len(raws))
-	}
-	return raws
-}
 
 // goldenScores is the SHA-256 of the bits (math.Float64bits, little
 // endian) of the default model's score of every corpus message, recorded
@@ -52,7 +20,7 @@ const goldenScores = "7035270606e374f49ee8b000fdfed5f3a0eaa797e50ee459ce3984330a
 // TestGoldenCorpusScores pins the default model's scores over the corpus,
 // both through a Scorer and through the pooled Model.Score.
 func TestGoldenCorpusScores(t *testing.T) {
-	raws := corpusMessages(t)
+	raws := corpustest.Golden(t)
 	m, err := defaultmodel.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +50,7 @@ func BenchmarkScoreCorpus(b *testing.B) {
 		b.Fatal(err)
 	}
 	var msgs []*textextract.Message
-	for _, raw := range corpusMessages(b) {
+	for _, raw := range corpustest.Messages(b) {
 		msgs = append(msgs, textextract.Parse(raw))
 	}
 	sc := m.NewScorer()

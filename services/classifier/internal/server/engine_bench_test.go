@@ -1,12 +1,11 @@
 package server
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/config"
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
@@ -18,27 +17,8 @@ import (
 // database holding the fingerprints of every other corpus spam, the model's score and the decision, over the corpus held
 // in memory. msgs/s is the throughput of one core.
 func BenchmarkClassifyCorpus(b *testing.B) {
-	dir := os.Getenv("MXGATE_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "..", "shared", "corpus", "spamassassin")
-	}
-	var raws, spam [][]byte
-	for _, sub := range []string{"ham", "spam"} {
-		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			raws = append(raws, raw)
-			if sub == "spam" {
-				spam = append(spam, raw)
-			}
-		}
-	}
-	if len(raws) == 0 {
-		b.Fatalf("corpus not found under %s (set MXGATE_CORPUS)", dir)
-	}
+	ham, spam := corpustest.Split(b)
+	raws := append(ham, spam...)
 	m, err := defaultmodel.Load()
 	if err != nil {
 		b.Fatal(err)

@@ -5,41 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 )
-
-// corpusDir is the SpamAssassin corpus beside the repository (the golden
-// hash below is of exactly these 2,905 ham and 1,328 spam messages).
-const corpusDir = "../../../../../shared/corpus/spamassassin"
-
-// corpusMessages returns the corpus messages, ham then spam, each in file
-// name order. A missing corpus skips the test, or fails it when CI is set.
-func corpusMessages(t testing.TB) [][]byte {
-	t.Helper()
-	var raws [][]byte
-	for _, sub := range []string{"ham", "spam"} {
-		files, _ := filepath.Glob(filepath.Join(corpusDir, sub, "*.eml"))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raws = append(raws, raw)
-		}
-	}
-	if len(raws) == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus not found under %s", corpusDir)
-		}
-		t.Skipf("corpus not found under %s (expected in ../shared beside the repository)", corpusDir)
-	}
-	if len(raws) != 2905+1328 {
-		t.Fatalf("corpus under %s has %d messages, the golden hash is of 4,233", corpusDir, len(raws))
-	}
-	return raws
-}
 
 func writeInt(h hash.Hash, n int) { h.Write(binary.LittleEndian.AppendUint64(nil, uint64(n))) }
 
@@ -95,7 +64,7 @@ const goldenParse = "65fdd854332a360090994aa05dc1d54670a4e77107c6bc2f21cc4020d10
 // TestGoldenCorpus pins the output of Parse over the corpus.
 func TestGoldenCorpus(t *testing.T) {
 	h := sha256.New()
-	for _, raw := range corpusMessages(t) {
+	for _, raw := range corpustest.Golden(t) {
 		hashMessage(h, Parse(raw))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != goldenParse {
@@ -105,7 +74,7 @@ func TestGoldenCorpus(t *testing.T) {
 
 // BenchmarkParseCorpus measures Parse over the corpus messages in turn.
 func BenchmarkParseCorpus(b *testing.B) {
-	raws := corpusMessages(b)
+	raws := corpustest.Messages(b)
 	var bytes int64
 	for _, r := range raws {
 		bytes += int64(len(r))
