@@ -1,6 +1,7 @@
 package textextract
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -84,5 +85,35 @@ func BenchmarkParseCorpus(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		Parse(raws[i%len(raws)])
+	}
+}
+
+// TestParseResultsIndependent: a Message stays as it was while later
+// messages are parsed (the parser's buffers are pooled and reused), and
+// while the raw input it came from is overwritten.
+func TestParseResultsIndependent(t *testing.T) {
+	raws := corpustest.Messages(t)
+	digest := func(m *Message) string {
+		h := sha256.New()
+		hashMessage(h, m)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	var kept []*Message
+	var want []string
+	for i := 0; i < len(raws); i += 97 {
+		raw := bytes.Clone(raws[i])
+		m := Parse(raw)
+		kept, want = append(kept, m), append(want, digest(m))
+		for j := range raw {
+			raw[j] = 'x'
+		}
+		for _, other := range raws[i+1 : min(i+20, len(raws))] {
+			Parse(other)
+		}
+	}
+	for k, m := range kept {
+		if got := digest(m); got != want[k] {
+			t.Fatalf("message %d changed after later parses", k)
+		}
 	}
 }
