@@ -68,11 +68,7 @@ func BenchmarkClassify(b *testing.B) {
 		b.Fatal(err)
 	}
 	sc := m.NewScorer()
-	var bytes int64
-	for _, r := range raws {
-		bytes += int64(len(r))
-	}
-	b.SetBytes(bytes / int64(len(raws)))
+	b.SetBytes(corpustest.MeanSize(raws))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -84,3 +84,15 @@ func Golden(tb testing.TB) [][]byte {
 	ham, spam := GoldenSplit(tb)
 	return append(ham, spam...)
 }
+
+// MeanSize is the mean size of raws in bytes, for testing.B.SetBytes.
+func MeanSize(raws [][]byte) int64 {
+	if len(raws) == 0 {
+		return 0
+	}
+	var n int64
+	for _, r := range raws {
+		n += int64(len(r))
+	}
+	return n / int64(len(raws))
+}

@@ -31,11 +31,7 @@ func BenchmarkClassifyCorpus(b *testing.B) {
 		}
 	}
 	eng := NewEngine(config.Default(), db, m, "bench")
-	var bytes int64
-	for _, r := range raws {
-		bytes += int64(len(r))
-	}
-	b.SetBytes(bytes / int64(len(raws)))
+	b.SetBytes(corpustest.MeanSize(raws))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

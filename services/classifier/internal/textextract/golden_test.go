@@ -76,11 +76,7 @@ func TestGoldenCorpus(t *testing.T) {
 // BenchmarkParseCorpus measures Parse over the corpus messages in turn.
 func BenchmarkParseCorpus(b *testing.B) {
 	raws := corpustest.Messages(b)
-	var bytes int64
-	for _, r := range raws {
-		bytes += int64(len(r))
-	}
-	b.SetBytes(bytes / int64(len(raws)))
+	b.SetBytes(corpustest.MeanSize(raws))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
