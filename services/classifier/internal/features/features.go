@@ -742,3 +742,16 @@ func log2(n int) int {
 	}
 	return k
 }
+
+// AppendSequence appends to dst (up to limit bytes in all) the byte sequence
+// a sequence model reads: "subject: " and the subject, "from: " and the From
+// header, then the decoded text, ASCII letters lower-cased and runs of white
+// space as one space (line breaks included).
+func AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
+	dst = appendFolded(dst, "subject: ", limit)
+	dst = appendFolded(dst, m.Subject, limit)
+	dst = appendFolded(dst, " from: ", limit)
+	dst = appendFolded(dst, m.From, limit)
+	dst = appendFolded(dst, " ", limit)
+	return appendFolded(dst, m.Text, limit)
+}

@@ -13,12 +13,18 @@ import (
 	"sync/atomic"
 )
 
-const magic = "mxgate-classifier-model/2\n"
+// File format versions: 3 adds the sequence table; version 2 files (no
+// sequence view) are still read.
+const (
+	magic   = "mxgate-classifier-model/3\n"
+	magicV2 = "mxgate-classifier-model/2\n"
+)
 
 // Save writes the model in its file format: gzip (no name, no time stamp)
-// of a magic line, the JSON parameters, the bias and the non-zero weights
-// (index deltas, then values as bfloat16 or float32). The output is a function of the model
-// only, so equal models give equal bytes.
+// of a magic line, the JSON parameters, the bias, the non-zero weights
+// (index deltas, then values as bfloat16 or float32) and the sequence
+// table (its length, then its bytes). The output is a function of the
+// model only, so equal models give equal bytes.
 func (m *Model) Save(w io.Writer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -76,6 +82,10 @@ func (m *Model) Save(w io.Writer) error {
 			}
 		}
 	}
+	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(m.seq)))])
+	for _, v := range m.seq {
+		bw.WriteByte(byte(v))
+	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
@@ -109,9 +119,10 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	br := bufio.NewReader(zr)
 	head := make([]byte, len(magic))
-	if _, err := io.ReadFull(br, head); err != nil || string(head) != magic {
+	if _, err := io.ReadFull(br, head); err != nil || (string(head) != magic && string(head) != magicV2) {
 		return nil, fmt.Errorf("%w: bad magic", ErrFormat)
 	}
+	v2 := string(head) == magicV2
 	n, err := binary.ReadUvarint(br)
 	if err != nil || n > 1<<16 {
 		return nil, fmt.Errorf("%w: parameters", ErrFormat)
@@ -126,6 +137,9 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	if p.Features.Bits < 8 || p.Features.Bits > 24 {
 		return nil, fmt.Errorf("%w: hash bits %d", ErrFormat, p.Features.Bits)
+	}
+	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
+		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
 	}
 	m := newModel(p)
 	for v := range m.bias {
@@ -171,6 +185,33 @@ func Load(r io.Reader) (*Model, error) {
 			return nil, fmt.Errorf("%w: weight not finite", ErrFormat)
 		}
 		m.weights[i] = v
+	}
+	if v2 {
+		return m, nil
+	}
+	n, err = binary.ReadUvarint(br)
+	want := uint64(0)
+	if p.Seq.enabled() {
+		want = 1 << p.Seq.Bits
+	}
+	if err != nil || n != want {
+		return nil, fmt.Errorf("%w: sequence table size", ErrFormat)
+	}
+	if n > 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil, fmt.Errorf("%w: sequence table: %w", ErrFormat, err)
+		}
+		m.seq = make([]int8, n)
+		for i, v := range b {
+			if int8(v) == -128 {
+				return nil, fmt.Errorf("%w: sequence table value out of range", ErrFormat)
+			}
+			m.seq[i] = int8(v)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the sequence table", ErrFormat)
 	}
 	return m, nil
 }

@@ -1,8 +1,10 @@
 // Package model is the statistical spam model: a fusion of two logistic
 // regressions over binary hashed features (see package features), one on
 // the character view of a message and one on its word view, each trained
-// with several seeded passes of online gradient steps. The score is the mean
-// of the two log-odds.
+// with several seeded passes of online gradient steps, and of a sequence
+// view: a character-level Markov model of each class (see SeqConfig). The
+// score is the mean of the two log-odds, divided by a temperature, plus the
+// sequence view's weighted log-likelihood ratio.
 //
 // Score is safe to call concurrently with Learn and Unlearn: weights are
 // read and written with atomic 32-bit operations, and writers are
@@ -48,11 +50,14 @@ type Params struct {
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
 	FeedbackRate float64
+	// Seq is the sequence view (zero: none).
+	Seq SeqConfig
 }
 
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
-	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 3, FeedbackRate: 9}
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 3, FeedbackRate: 9,
+		Seq: DefaultSeqConfig()}
 }
 
 // Model is a trained classifier.
@@ -63,6 +68,7 @@ type Model struct {
 	mu      sync.Mutex           // serialises writers
 	pool    sync.Pool            // *Scorer
 	scale   float32              // 1 / (Views * Temperature)
+	seq     []int8               // sequence table (see SeqConfig); read-only
 }
 
 func newModel(p Params) *Model {
@@ -96,6 +102,7 @@ const Views = 2
 type Scorer struct {
 	m   *Model
 	ext *features.Extractor
+	seq []byte
 }
 
 // NewScorer returns a Scorer for m.
@@ -113,7 +120,18 @@ func (s *Scorer) Score(msg *textextract.Message) float64 {
 	if HasGTUBE(msg) {
 		return GTUBEScore
 	}
-	return s.m.scoreFeatures(s.ext.ExtractViews(msg))
+	fs, split := s.ext.ExtractViews(msg)
+	return s.m.scoreFeatures(fs, split, s.sequence(msg))
+}
+
+// sequence returns the byte sequence of msg the sequence view reads (nil
+// without that view), reused by the next call.
+func (s *Scorer) sequence(msg *textextract.Message) []byte {
+	if len(s.m.seq) == 0 {
+		return nil
+	}
+	s.seq = features.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
+	return s.seq
 }
 
 // HasGTUBE reports whether msg contains the GTUBE test string.
@@ -142,10 +160,10 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 	return sum*norm(len(fs)) + m.b(v)
 }
 
-// scoreFeatures fuses the views: the mean of their log-odds, divided by
-// the temperature.
-func (m *Model) scoreFeatures(fs []uint32, split int) float64 {
-	return float64((m.viewScore(0, fs[:split]) + m.viewScore(1, fs[split:])) * m.scale)
+// scoreFeatures fuses the views: the mean of the two regressions' log-odds,
+// divided by the temperature, plus the sequence view's score of seq.
+func (m *Model) scoreFeatures(fs []uint32, split int, seq []byte) float64 {
+	return float64((m.viewScore(0, fs[:split])+m.viewScore(1, fs[split:]))*m.scale) + m.seqScore(seq)
 }
 
 // Score scores msg with a pooled Scorer; safe for concurrent use.

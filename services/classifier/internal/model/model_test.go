@@ -41,6 +41,7 @@ func smallParams() Params {
 	p := DefaultParams()
 	p.Features.Bits = 16
 	p.Epochs = 3
+	p.Seq.Bits = 16
 	return p
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/features"
@@ -12,7 +13,9 @@ import (
 type Example struct {
 	Features []uint32
 	Split    int // Features[:Split] is the character view, the rest the word view
-	Spam     bool
+	// Seq is the byte sequence of the sequence view (nil without it).
+	Seq  []byte
+	Spam bool
 }
 
 // Extract computes the training examples of msgs with the feature
@@ -23,6 +26,9 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 	for i, msg := range msgs {
 		fs, split := ext.ExtractViews(msg)
 		out[i] = Example{Features: append([]uint32(nil), fs...), Split: split, Spam: spam[i]}
+		if p.Seq.enabled() {
+			out[i].Seq = features.AppendSequence(nil, msg, p.Seq.Bytes)
+		}
 	}
 	return out
 }
@@ -34,6 +40,9 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 // (in order) and p. progress, if not nil, is called after each pass (counted
 // over all runs).
 func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
+	if !p.Seq.valid() {
+		return nil, fmt.Errorf("model: train: invalid sequence view %+v", p.Seq)
+	}
 	m := newModel(p)
 	order := make([]int, len(examples))
 	for i := range order {
@@ -124,6 +133,12 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	for v := range bias {
 		m.bias[v].Store(math.Float32bits(bias[v]))
 	}
+	if p.Seq.enabled() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m.seq = trainSeq(m.params.Seq, examples)
+	}
 	return m, nil
 }
 
@@ -140,7 +155,9 @@ func (r *splitmixRNG) next() uint64 {
 }
 
 // ScoreExample scores a precomputed feature set (as returned by Extract).
-func (m *Model) ScoreExample(ex Example) float64 { return m.scoreFeatures(ex.Features, ex.Split) }
+func (m *Model) ScoreExample(ex Example) float64 {
+	return m.scoreFeatures(ex.Features, ex.Split, ex.Seq)
+}
 
 // roundBF16 rounds float32 bits to the nearest bfloat16 (ties to even).
 func roundBF16(b uint32) uint32 {
