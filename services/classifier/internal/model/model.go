@@ -3,8 +3,8 @@
 // the character view of a message and one on its word view, each trained
 // with several seeded passes of online gradient steps, and of a sequence
 // view: a character-level Markov model of each class (see SeqConfig). The
-// score is the mean of the two log-odds, divided by a temperature, plus the
-// sequence view's weighted log-likelihood ratio.
+// score is the mean of the two log-odds plus the sequence view's weighted
+// log-likelihood ratio, divided by a temperature.
 //
 // Score is safe to call concurrently with Learn and Unlearn: weights are
 // read and written with atomic 32-bit operations, and writers are
@@ -44,8 +44,9 @@ type Params struct {
 	// HamWeight scales the training steps of legitimate messages: above 1 it
 	// trades spam recall for fewer false positives.
 	HamWeight float64
-	// Temperature divides the fused log-odds so that the score is a
-	// calibrated log-odds (fitted on cross-validation scores).
+	// Temperature divides the fused log-odds (the regressions' mean plus
+	// the sequence view) so that the score is a calibrated log-odds (fitted
+	// on cross-validation scores).
 	Temperature float64
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
@@ -56,7 +57,7 @@ type Params struct {
 
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
-	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 3, FeedbackRate: 9,
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.5, FeedbackRate: 13.5,
 		Seq: DefaultSeqConfig()}
 }
 
@@ -67,7 +68,7 @@ type Model struct {
 	bias    [Views]atomic.Uint32 // float32 bits
 	mu      sync.Mutex           // serialises writers
 	pool    sync.Pool            // *Scorer
-	scale   float32              // 1 / (Views * Temperature)
+	scale   float32              // 1 / Temperature
 	seq     []int8               // sequence table (see SeqConfig); read-only
 }
 
@@ -80,7 +81,7 @@ func newModel(p Params) *Model {
 	if t <= 0 {
 		t = 1
 	}
-	m.scale = float32(1 / (Views * t))
+	m.scale = float32(1 / t)
 	return m
 }
 
@@ -160,10 +161,10 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 	return sum*norm(len(fs)) + m.b(v)
 }
 
-// scoreFeatures fuses the views: the mean of the two regressions' log-odds,
-// divided by the temperature, plus the sequence view's score of seq.
+// scoreFeatures fuses the views: the mean of the two regressions' log-odds
+// plus the sequence view's log-odds of seq, divided by the temperature.
 func (m *Model) scoreFeatures(fs []uint32, split int, seq []byte) float64 {
-	return float64((m.viewScore(0, fs[:split])+m.viewScore(1, fs[split:]))*m.scale) + m.seqScore(seq)
+	return float64(((m.viewScore(0, fs[:split])+m.viewScore(1, fs[split:]))/Views + m.seqScore(seq)) * m.scale)
 }
 
 // Score scores msg with a pooled Scorer; safe for concurrent use.

@@ -26,7 +26,9 @@ type SeqConfig struct {
 	MinOrder int     // shortest context blended, in bytes
 	MaxOrder int     // longest context blended, in bytes (at most MaxSeqOrder)
 	Bits     uint8   // the table has 2^Bits entries
-	Weight   float64 // score units per nat of mean log-likelihood ratio per byte
+	// Weight scales the mean log-likelihood ratio per byte (in nats) to the
+	// regressions' log-odds, before the temperature.
+	Weight float64
 }
 
 // Limits of a SeqConfig.
@@ -41,7 +43,7 @@ const (
 
 // DefaultSeqConfig is the sequence view of the default model.
 func DefaultSeqConfig() SeqConfig {
-	return SeqConfig{Bytes: 3000, MinOrder: 3, MaxOrder: 4, Bits: 22, Weight: 8}
+	return SeqConfig{Bytes: 3000, MinOrder: 3, MaxOrder: 4, Bits: 21, Weight: 24}
 }
 
 func (c SeqConfig) enabled() bool { return c.Bytes > 0 }
@@ -73,14 +75,15 @@ func mix64(h uint64) uint64 {
 }
 
 // seqIndex is the table entry of the gram ending at the last byte of w (w
-// holds the latest bytes, the newest in the low byte).
+// holds the latest bytes, the newest in the low byte): the top bits of a
+// multiplicative hash (one multiplication per byte scored).
 func seqIndex(w uint64, gram uint64, shift uint8) uint32 {
-	return uint32(mix64(w&gram) >> shift)
+	return uint32((w & gram) * 0x9E3779B97F4A7C15 >> shift)
 }
 
-// seqScore is the view's contribution to the score of sequence b: Weight
-// times the mean log-likelihood ratio per byte.
-func (m *Model) seqScore(b []byte) float64 {
+// seqScore is the sequence view's log-odds for sequence b: Weight times
+// the mean log-likelihood ratio per byte.
+func (m *Model) seqScore(b []byte) float32 {
 	tab := m.seq
 	if len(tab) == 0 || len(b) == 0 {
 		return 0
@@ -93,7 +96,7 @@ func (m *Model) seqScore(b []byte) float64 {
 		w = w<<8 | uint64(c)
 		sum += int(tab[seqIndex(w, gram, shift)])
 	}
-	return m.params.Seq.Weight * float64(sum) / float64(SeqScale*len(b))
+	return float32(m.params.Seq.Weight * float64(sum) / float64(SeqScale*len(b)))
 }
 
 // seqCounts are the hashed n-gram counts of both classes, for training.

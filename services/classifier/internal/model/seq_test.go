@@ -9,6 +9,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 // TestSeqSeparates: the sequence view alone tells the synthetic classes
@@ -239,5 +242,25 @@ func TestLoadRejectsBadSeqTable(t *testing.T) {
 		if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: Load error %v, want ErrFormat", name, err)
 		}
+	}
+}
+
+// BenchmarkSeqCorpus measures the sequence view alone (building the byte
+// sequence and reading the table) per corpus message, with the committed
+// default model.
+func BenchmarkSeqCorpus(b *testing.B) {
+	m, err := LoadFile("../../model/default.model")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var msgs []*textextract.Message
+	for _, raw := range corpustest.Messages(b) {
+		msgs = append(msgs, textextract.Parse(raw))
+	}
+	sc := m.NewScorer()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.seqScore(sc.sequence(msgs[i%len(msgs)]))
 	}
 }
