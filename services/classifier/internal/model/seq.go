@@ -22,10 +22,10 @@ import (
 //
 // The zero value (Bytes 0) is no sequence view.
 type SeqConfig struct {
-	Bytes    int     // bytes of the sequence read
-	MinOrder int     // shortest context blended, in bytes
-	MaxOrder int     // longest context blended, in bytes (at most MaxSeqOrder)
-	Bits     uint8   // the table has 2^Bits entries
+	Bytes    int   // bytes of the sequence read
+	MinOrder int   // shortest context blended, in bytes
+	MaxOrder int   // longest context blended, in bytes (at most MaxSeqOrder)
+	Bits     uint8 // the table has 2^Bits entries
 	// Weight scales the mean log-likelihood ratio per byte (in nats) to the
 	// regressions' log-odds, before the temperature.
 	Weight float64
