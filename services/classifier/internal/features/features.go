@@ -755,24 +755,3 @@ func AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
 	dst = appendFolded(dst, " ", limit)
 	return appendFolded(dst, m.Text, limit)
 }
-
-// XPHeaderText is temporary (experiment).
-func XPHeaderText(dst []byte, m *textextract.Message, limit int) []byte {
-	for _, h := range m.Headers {
-		if len(dst) >= limit {
-			break
-		}
-		name := strings.ToLower(h.Name)
-		if skipHeader(name) || name == "subject" || name == "from" {
-			continue
-		}
-		dst = appendFolded(dst, name, limit)
-		dst = append(dst, ':', ' ')
-		dst = appendFolded(dst, h.Value, limit)
-		dst = append(dst, ' ')
-	}
-	if len(dst) > limit {
-		dst = dst[:limit]
-	}
-	return dst
-}

@@ -132,3 +132,17 @@ func TestFeatureHashParts(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendSequence(t *testing.T) {
+	m := textextract.Parse([]byte("From: Alice <Alice@Example.org>\nSubject: Hello  World\n\nLine one\r\n\r\n\tLINE   two\n"))
+	got := string(AppendSequence([]byte("x"), m, 1000))
+	want := "xsubject: hello world from: alice <alice@example.org> line one line two"
+	if got != want {
+		t.Fatalf("AppendSequence = %q, want %q", got, want)
+	}
+	for _, limit := range []int{0, 1, 10, 30} {
+		if got := AppendSequence(nil, m, limit); len(got) != limit || string(got) != want[1:1+limit] {
+			t.Errorf("limit %d: %q", limit, got)
+		}
+	}
+}
