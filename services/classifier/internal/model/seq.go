@@ -3,6 +3,9 @@ package model
 import (
 	"math"
 	"math/bits"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/features"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 // SeqConfig configures the sequence view: a character-level Markov model of
@@ -41,9 +44,39 @@ const (
 	SeqScale = 16
 )
 
-// DefaultSeqConfig is the sequence view of the default model.
+// DefaultSeqConfig is the default model's sequence view of the subject,
+// sender and text (features.AppendSequence).
 func DefaultSeqConfig() SeqConfig {
 	return SeqConfig{Bytes: 3000, MinOrder: 3, MaxOrder: 4, Bits: 21, Weight: 24}
+}
+
+// DefaultHeaderSeqConfig is the default model's sequence view of the other
+// header lines (features.Extractor.AppendHeaderSequence).
+func DefaultHeaderSeqConfig() SeqConfig {
+	return SeqConfig{Bytes: 1500, MinOrder: 3, MaxOrder: 4, Bits: 21, Weight: 6}
+}
+
+// The sequence views: of the subject, sender and text, and of the other
+// header lines.
+const (
+	seqText = iota
+	seqHeader
+	seqViews
+)
+
+func (p Params) seqConfig(v int) SeqConfig {
+	if v == seqHeader {
+		return p.HeaderSeq
+	}
+	return p.Seq
+}
+
+// appendSeq appends the byte sequence view v reads.
+func appendSeq(ext *features.Extractor, v int, dst []byte, msg *textextract.Message, limit int) []byte {
+	if v == seqHeader {
+		return ext.AppendHeaderSequence(dst, msg, limit)
+	}
+	return features.AppendSequence(dst, msg, limit)
 }
 
 func (c SeqConfig) enabled() bool { return c.Bytes > 0 }
@@ -81,22 +114,23 @@ func seqIndex(w uint64, gram uint64, shift uint8) uint32 {
 	return uint32((w & gram) * 0x9E3779B97F4A7C15 >> shift)
 }
 
-// seqScore is the sequence view's log-odds for sequence b: Weight times
-// the mean log-likelihood ratio per byte.
-func (m *Model) seqScore(b []byte) float32 {
-	tab := m.seq
+// seqScore is sequence view v's log-odds for sequence b: Weight times the
+// mean log-likelihood ratio per byte.
+func (m *Model) seqScore(v int, b []byte) float32 {
+	tab := m.seq[v]
 	if len(tab) == 0 || len(b) == 0 {
 		return 0
 	}
-	gram := byteMask(m.params.Seq.MaxOrder + 1)
-	shift := 64 - m.params.Seq.Bits
+	cfg := m.params.seqConfig(v)
+	gram := byteMask(cfg.MaxOrder + 1)
+	shift := 64 - cfg.Bits
 	var w uint64
 	var sum int
 	for _, c := range b {
 		w = w<<8 | uint64(c)
 		sum += int(tab[seqIndex(w, gram, shift)])
 	}
-	return float32(m.params.Seq.Weight * float64(sum) / float64(SeqScale*len(b)))
+	return float32(cfg.Weight * float64(sum) / float64(SeqScale*len(b)))
 }
 
 // seqCounts are the hashed n-gram counts of both classes, for training.
@@ -168,12 +202,12 @@ func (s *seqCounts) llr(w uint64) float64 {
 	return lp[1] - lp[0]
 }
 
-// trainSeq builds the sequence table from the examples' sequences. The
-// result depends only on the examples (in order) and cfg.
-func trainSeq(cfg SeqConfig, examples []Example) []int8 {
+// trainSeq builds the table of sequence view v from the examples'
+// sequences. The result depends only on the examples (in order) and cfg.
+func trainSeq(cfg SeqConfig, v int, examples []Example) []int8 {
 	n := 0
 	for i := range examples {
-		n += len(examples[i].Seq)
+		n += len(examples[i].Seq[v])
 	}
 	s := newSeqCounts(cfg, n)
 	for i := range examples {
@@ -181,7 +215,7 @@ func trainSeq(cfg SeqConfig, examples []Example) []int8 {
 		if examples[i].Spam {
 			class = 1
 		}
-		s.add(examples[i].Seq, class)
+		s.add(examples[i].Seq[v], class)
 	}
 	tab := make([]int8, 1<<cfg.Bits)
 	done := make([]uint64, (len(tab)+63)/64) // entries written: the first gram of an entry wins
@@ -189,7 +223,7 @@ func trainSeq(cfg SeqConfig, examples []Example) []int8 {
 	shift := 64 - cfg.Bits
 	for i := range examples {
 		var w uint64
-		for _, c := range examples[i].Seq {
+		for _, c := range examples[i].Seq[v] {
 			w = w<<8 | uint64(c)
 			j := seqIndex(w, gram, shift)
 			if done[j/64]&(1<<(j%64)) != 0 {

@@ -13,8 +13,9 @@ import (
 type Example struct {
 	Features []uint32
 	Split    int // Features[:Split] is the character view, the rest the word view
-	// Seq is the byte sequence of the sequence view (nil without it).
-	Seq  []byte
+	// Seq are the byte sequences of the sequence views (nil for a view the
+	// parameters do not have).
+	Seq  [seqViews][]byte
 	Spam bool
 }
 
@@ -26,8 +27,10 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 	for i, msg := range msgs {
 		fs, split := ext.ExtractViews(msg)
 		out[i] = Example{Features: append([]uint32(nil), fs...), Split: split, Spam: spam[i]}
-		if p.Seq.enabled() {
-			out[i].Seq = features.AppendSequence(nil, msg, p.Seq.Bytes)
+		for v := range seqViews {
+			if c := p.seqConfig(v); c.enabled() {
+				out[i].Seq[v] = appendSeq(ext, v, nil, msg, c.Bytes)
+			}
 		}
 	}
 	return out
@@ -40,8 +43,10 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 // (in order) and p. progress, if not nil, is called after each pass (counted
 // over all runs).
 func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
-	if !p.Seq.valid() {
-		return nil, fmt.Errorf("model: train: invalid sequence view %+v", p.Seq)
+	for v := range seqViews {
+		if c := p.seqConfig(v); !c.valid() {
+			return nil, fmt.Errorf("model: train: invalid sequence view %+v", c)
+		}
 	}
 	m := newModel(p)
 	order := make([]int, len(examples))
@@ -133,11 +138,13 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	for v := range bias {
 		m.bias[v].Store(math.Float32bits(bias[v]))
 	}
-	if p.Seq.enabled() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for v := range seqViews {
+		if c := p.seqConfig(v); c.enabled() {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			m.seq[v] = trainSeq(c, v, examples)
 		}
-		m.seq = trainSeq(m.params.Seq, examples)
 	}
 	return m, nil
 }
