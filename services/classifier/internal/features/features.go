@@ -171,6 +171,10 @@ func hashString(seed uint64, s string) uint64 {
 }
 
 // mix is the murmur3 64-bit finalizer.
+// Mix is the finaliser that spreads the feature hashes (murmur3's 64-bit
+// mix); other hashed tables of the model use it too.
+func Mix(h uint64) uint64 { return mix(h) }
+
 func mix(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd

@@ -98,15 +98,6 @@ func byteMask(n int) uint64 {
 	return 1<<(8*n) - 1
 }
 
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
-
 // seqIndex is the table entry of the gram ending at the last byte of w (w
 // holds the latest bytes, the newest in the low byte): the top bits of a
 // multiplicative hash (one multiplication per byte scored).
@@ -162,8 +153,8 @@ func newSeqCounts(cfg SeqConfig, n int) *seqCounts {
 func (s *seqCounts) slots(w uint64, k int) (cnt *[2]uint32, ctx *[4]uint32) {
 	tag := uint64(k+1) << 59
 	g := w & byteMask(k+1)
-	cnt = &s.cnt[mix64(g^tag)&s.cmsk]
-	ctx = &s.ctx[mix64((g>>8)^tag^1<<58)&s.xmsk]
+	cnt = &s.cnt[features.Mix(g^tag)&s.cmsk]
+	ctx = &s.ctx[features.Mix((g>>8)^tag^1<<58)&s.xmsk]
 	return cnt, ctx
 }
 
