@@ -8,8 +8,9 @@ import (
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
-// SeqConfig configures the sequence view: a character-level Markov model of
-// each class over the message's byte sequence (features.AppendSequence), in
+// SeqConfig configures a sequence view: a character-level Markov model of
+// each class over a byte sequence of the message (the text's:
+// features.AppendSequence; the header lines': AppendHeaderSequence), in
 // the manner of the compression-model filters (Bratko et al., JMLR 2006).
 // Each class predicts every byte from the bytes before it, blending the
 // contexts of MinOrder to MaxOrder bytes (Witten-Bell escapes, as PPM
