@@ -5,17 +5,20 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/eval"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 func init() { register("eval", runEval) }
 
 // runEval runs seeded stratified k-fold cross-validation over a labelled
-// corpus and prints the figures.
+// corpus (or, with --test-match, one training on the files whose names do
+// not match and a test on those that do) and prints the figures.
 func runEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	ham := fs.String("ham", "../shared/corpus/spamassassin/ham", "directory of legitimate messages")
@@ -24,6 +27,7 @@ func runEval(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 1, "fold assignment seed")
 	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures and classes")
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
+	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
 	p := model.DefaultParams()
 	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
@@ -38,7 +42,25 @@ func runEval(ctx context.Context, args []string) error {
 	prog.printf("extracting features of %d messages", len(files))
 	msgs := eval.Parse(files)
 	ex := eval.ExamplesOf(p, files, msgs)
-	scores, err := eval.CrossValidate(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) })
+	var scores []float64
+	split := fmt.Sprintf("%d-fold CV, seed %d", *folds, *seed)
+	if *testMatch != "" {
+		test := make([]bool, len(files))
+		var tf []eval.File
+		var tm []*textextract.Message
+		for i, f := range files {
+			if strings.Contains(filepath.Base(f.Path), *testMatch) {
+				test[i] = true
+				tf, tm = append(tf, f), append(tm, msgs[i])
+			}
+		}
+		prog.printf("training on %d messages", len(files)-len(tf))
+		scores, err = eval.HoldOut(ctx, p, ex, test)
+		split = fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
+		files, msgs = tf, tm
+	} else {
+		scores, err = eval.CrossValidate(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) })
+	}
 	if err != nil {
 		return err
 	}
@@ -51,7 +73,7 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	mt := eval.Compute(scores, spamL, hard, *threshold)
 	w := os.Stdout
-	fmt.Fprintf(w, "corpus: %d ham (%d hard_ham), %d spam; %d-fold CV, seed %d\n", mt.Ham, mt.HardHam, mt.Spam, *folds, *seed)
+	fmt.Fprintf(w, "corpus: %d ham (%d hard_ham), %d spam; %s\n", mt.Ham, mt.HardHam, mt.Spam, split)
 	for _, lvl := range eval.FPRLevels {
 		fmt.Fprintf(w, "spam recall at FPR <= %.1f%%: %.2f%%\n", lvl*100, mt.RecallAtFPR[lvl]*100)
 	}

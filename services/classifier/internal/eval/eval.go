@@ -126,6 +126,31 @@ func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k in
 	return scores, nil
 }
 
+// HoldOut trains one model on the examples not marked in test and returns
+// the scores of those marked, in order.
+func HoldOut(ctx context.Context, p model.Params, ex []model.Example, test []bool) ([]float64, error) {
+	var train []model.Example
+	for i, e := range ex {
+		if !test[i] {
+			train = append(train, e)
+		}
+	}
+	if len(train) == 0 || len(train) == len(ex) {
+		return nil, fmt.Errorf("%w: empty training or test set", ErrCorpus)
+	}
+	m, err := model.Train(ctx, p, train, nil)
+	if err != nil {
+		return nil, err
+	}
+	var scores []float64
+	for i, e := range ex {
+		if test[i] {
+			scores = append(scores, m.ScoreExample(e))
+		}
+	}
+	return scores, nil
+}
+
 // AssignFolds returns the fold of each example (stratified, seeded).
 func AssignFolds(ex []model.Example, k int, seed uint64) []int {
 	folds := make([]int, len(ex))

@@ -3,9 +3,11 @@ package eval
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
@@ -139,6 +141,51 @@ func TestCrossValidateSmoke(t *testing.T) {
 	}
 	if !slices.Equal(scores, again) {
 		t.Error("cross-validation is not deterministic")
+	}
+}
+
+// TestHoldOut trains on the older collections of a corpus subset and tests
+// on the newer ones: it scores exactly the test messages, in order, with
+// a model that separates them.
+func TestHoldOut(t *testing.T) {
+	dir := corpusDir(t)
+	ham, err := LoadDir(filepath.Join(dir, "ham"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spam, err := LoadDir(filepath.Join(dir, "spam"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []File
+	for _, set := range [][]File{ham, spam} {
+		for i := 0; i < len(set); i += 5 {
+			files = append(files, set[i])
+		}
+	}
+	test := make([]bool, len(files))
+	var isSpam []bool
+	for i, f := range files {
+		if test[i] = strings.Contains(filepath.Base(f.Path), "-2-"); test[i] {
+			isSpam = append(isSpam, f.Spam)
+		}
+	}
+	p := model.DefaultParams()
+	p.Features.Bits = 18
+	p.Epochs = 3
+	ex := Examples(p, files)
+	scores, err := HoldOut(context.Background(), p, ex, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != len(isSpam) {
+		t.Fatalf("%d scores for %d test messages", len(scores), len(isSpam))
+	}
+	if m := Compute(scores, isSpam, nil, 0); m.OneMinusROCA > 5 || m.Ham == 0 || m.Spam == 0 {
+		t.Errorf("held-out figures too weak for a working model: %+v", m)
+	}
+	if _, err := HoldOut(context.Background(), p, ex, make([]bool, len(ex))); !errors.Is(err, ErrCorpus) {
+		t.Errorf("empty test set: %v", err)
 	}
 }
 

@@ -759,31 +759,3 @@ func AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
 	dst = appendFolded(dst, " ", limit)
 	return appendFolded(dst, m.Text, limit)
 }
-
-// AppendHeaderSequence appends to dst (up to limit bytes in all) the byte
-// sequence of the header lines a sequence model reads: each used header
-// field as "name: value ", ASCII letters lower-cased and runs of white space
-// as one space, in message order. Besides the fields no feature uses (see
-// skipHeader) it leaves out Subject and From (AppendSequence has them), To
-// and Cc (the recipients: a site's own mailboxes) and Message-Id (named after
-// whatever host submitted the message).
-func (e *Extractor) AppendHeaderSequence(dst []byte, m *textextract.Message, limit int) []byte {
-	for _, h := range m.Headers {
-		if len(dst) >= limit {
-			break
-		}
-		name := e.lowerName(h.Name)
-		switch name {
-		case "subject", "from", "to", "cc", "message-id":
-			continue
-		}
-		if skipHeader(name) {
-			continue
-		}
-		dst = appendFolded(dst, name, limit)
-		dst = appendFolded(dst, ": ", limit)
-		dst = appendFolded(dst, h.Value, limit)
-		dst = appendFolded(dst, " ", limit)
-	}
-	return dst
-}

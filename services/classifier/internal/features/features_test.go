@@ -146,18 +146,3 @@ func TestAppendSequence(t *testing.T) {
 		}
 	}
 }
-
-func TestAppendHeaderSequence(t *testing.T) {
-	m := textextract.Parse([]byte("Received: from relay\nFrom: Alice <a@example.org>\nTo: Bob <b@example.org>\n" +
-		"Subject: Hi\nMessage-Id: <1@host>\nX-Mailer: Mutt  1.5\nContent-Type: text/plain;\n charset=UTF-8\n" +
-		"X-Spam-Status: No\nList-Id: <dev.Example.org>\n\nbody\n"))
-	e := New(DefaultConfig())
-	got := string(e.AppendHeaderSequence(nil, m, 1000))
-	want := "x-mailer: mutt 1.5 content-type: text/plain; charset=utf-8 list-id: <dev.example.org> "
-	if got != want {
-		t.Fatalf("AppendHeaderSequence = %q, want %q", got, want)
-	}
-	if got := e.AppendHeaderSequence(nil, m, 12); string(got) != want[:12] {
-		t.Errorf("limit 12: %q", got)
-	}
-}

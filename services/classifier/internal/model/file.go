@@ -82,11 +82,9 @@ func (m *Model) Save(w io.Writer) error {
 			}
 		}
 	}
-	for _, tab := range m.seq {
-		bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(tab)))])
-		for _, v := range tab {
-			bw.WriteByte(byte(v))
-		}
+	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(m.seq)))])
+	for _, v := range m.seq {
+		bw.WriteByte(byte(v))
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("model: save: %w", err)
@@ -140,10 +138,8 @@ func Load(r io.Reader) (*Model, error) {
 	if p.Features.Bits < 8 || p.Features.Bits > 24 {
 		return nil, fmt.Errorf("%w: hash bits %d", ErrFormat, p.Features.Bits)
 	}
-	for v := range seqViews {
-		if c := p.seqConfig(v); !c.valid() || (v2 && c.enabled()) {
-			return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, c)
-		}
+	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
+		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
 	}
 	m := newModel(p)
 	for v := range m.bias {
@@ -193,30 +189,26 @@ func Load(r io.Reader) (*Model, error) {
 	if v2 {
 		return m, nil
 	}
-	for v := range seqViews {
-		n, err := binary.ReadUvarint(br)
-		want := uint64(0)
-		if c := p.seqConfig(v); c.enabled() {
-			want = 1 << c.Bits
-		}
-		if err != nil || n != want {
-			return nil, fmt.Errorf("%w: sequence table size", ErrFormat)
-		}
-		if n == 0 {
-			continue
-		}
+	n, err = binary.ReadUvarint(br)
+	want := uint64(0)
+	if p.Seq.enabled() {
+		want = 1 << p.Seq.Bits
+	}
+	if err != nil || n != want {
+		return nil, fmt.Errorf("%w: sequence table size", ErrFormat)
+	}
+	if n > 0 {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(br, b); err != nil {
 			return nil, fmt.Errorf("%w: sequence table: %w", ErrFormat, err)
 		}
-		tab := make([]int8, n)
-		for i, x := range b {
-			if int8(x) == -128 {
+		m.seq = make([]int8, n)
+		for i, v := range b {
+			if int8(v) == -128 {
 				return nil, fmt.Errorf("%w: sequence table value out of range", ErrFormat)
 			}
-			tab[i] = int8(x)
+			m.seq[i] = int8(v)
 		}
-		m.seq[v] = tab
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the sequence table", ErrFormat)

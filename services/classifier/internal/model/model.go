@@ -51,15 +51,14 @@ type Params struct {
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
 	FeedbackRate float64
-	// Seq is the sequence view of the subject, sender and text, HeaderSeq
-	// that of the other header lines (zero: none).
-	Seq, HeaderSeq SeqConfig
+	// Seq is the sequence view (zero: none).
+	Seq SeqConfig
 }
 
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
-	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.8, FeedbackRate: 14.4,
-		Seq: DefaultSeqConfig(), HeaderSeq: DefaultHeaderSeqConfig()}
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.5, FeedbackRate: 13.5,
+		Seq: DefaultSeqConfig()}
 }
 
 // Model is a trained classifier.
@@ -70,7 +69,7 @@ type Model struct {
 	mu      sync.Mutex           // serialises writers
 	pool    sync.Pool            // *Scorer
 	scale   float32              // 1 / Temperature
-	seq     [seqViews][]int8     // sequence tables (see SeqConfig); read-only
+	seq     []int8               // sequence table (see SeqConfig); read-only
 }
 
 func newModel(p Params) *Model {
@@ -104,7 +103,7 @@ const Views = 2
 type Scorer struct {
 	m   *Model
 	ext *features.Extractor
-	seq [seqViews][]byte
+	seq []byte
 }
 
 // NewScorer returns a Scorer for m.
@@ -123,20 +122,17 @@ func (s *Scorer) Score(msg *textextract.Message) float64 {
 		return GTUBEScore
 	}
 	fs, split := s.ext.ExtractViews(msg)
-	return s.m.scoreFeatures(fs, split, s.sequences(msg))
+	return s.m.scoreFeatures(fs, split, s.sequence(msg))
 }
 
-// sequences returns the byte sequences of msg the sequence views read (nil
-// for a view the model does not have), reused by the next call.
-func (s *Scorer) sequences(msg *textextract.Message) [seqViews][]byte {
-	var out [seqViews][]byte
-	for v := range seqViews {
-		if len(s.m.seq[v]) > 0 {
-			s.seq[v] = appendSeq(s.ext, v, s.seq[v][:0], msg, s.m.params.seqConfig(v).Bytes)
-			out[v] = s.seq[v]
-		}
+// sequence returns the byte sequence of msg the sequence view reads (nil
+// without that view), reused by the next call.
+func (s *Scorer) sequence(msg *textextract.Message) []byte {
+	if len(s.m.seq) == 0 {
+		return nil
 	}
-	return out
+	s.seq = features.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
+	return s.seq
 }
 
 // HasGTUBE reports whether msg contains the GTUBE test string.
@@ -166,10 +162,9 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 }
 
 // scoreFeatures fuses the views: the mean of the two regressions' log-odds
-// plus the sequence views' log-odds of seqs, divided by the temperature.
-func (m *Model) scoreFeatures(fs []uint32, split int, seqs [seqViews][]byte) float64 {
-	lr := (m.viewScore(0, fs[:split]) + m.viewScore(1, fs[split:])) / Views
-	return float64((lr + m.seqScore(seqText, seqs[seqText]) + m.seqScore(seqHeader, seqs[seqHeader])) * m.scale)
+// plus the sequence view's log-odds of seq, divided by the temperature.
+func (m *Model) scoreFeatures(fs []uint32, split int, seq []byte) float64 {
+	return float64(((m.viewScore(0, fs[:split])+m.viewScore(1, fs[split:]))/Views + m.seqScore(seq)) * m.scale)
 }
 
 // Score scores msg with a pooled Scorer; safe for concurrent use.

@@ -42,7 +42,6 @@ func smallParams() Params {
 	p.Features.Bits = 16
 	p.Epochs = 3
 	p.Seq.Bits = 16
-	p.HeaderSeq.Bits = 16
 	return p
 }
 

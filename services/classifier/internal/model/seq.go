@@ -5,12 +5,10 @@ import (
 	"math/bits"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/features"
-	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
-// SeqConfig configures a sequence view: a character-level Markov model of
-// each class over a byte sequence of the message (the text's:
-// features.AppendSequence; the header lines': AppendHeaderSequence), in
+// SeqConfig configures the sequence view: a character-level Markov model of
+// each class over the message's byte sequence (features.AppendSequence), in
 // the manner of the compression-model filters (Bratko et al., JMLR 2006).
 // Each class predicts every byte from the bytes before it, blending the
 // contexts of MinOrder to MaxOrder bytes (Witten-Bell escapes, as PPM
@@ -45,39 +43,9 @@ const (
 	SeqScale = 16
 )
 
-// DefaultSeqConfig is the default model's sequence view of the subject,
-// sender and text (features.AppendSequence).
+// DefaultSeqConfig is the sequence view of the default model.
 func DefaultSeqConfig() SeqConfig {
 	return SeqConfig{Bytes: 3000, MinOrder: 3, MaxOrder: 4, Bits: 21, Weight: 24}
-}
-
-// DefaultHeaderSeqConfig is the default model's sequence view of the other
-// header lines (features.Extractor.AppendHeaderSequence).
-func DefaultHeaderSeqConfig() SeqConfig {
-	return SeqConfig{Bytes: 1500, MinOrder: 3, MaxOrder: 4, Bits: 21, Weight: 6}
-}
-
-// The sequence views: of the subject, sender and text, and of the other
-// header lines.
-const (
-	seqText = iota
-	seqHeader
-	seqViews
-)
-
-func (p Params) seqConfig(v int) SeqConfig {
-	if v == seqHeader {
-		return p.HeaderSeq
-	}
-	return p.Seq
-}
-
-// appendSeq appends the byte sequence view v reads.
-func appendSeq(ext *features.Extractor, v int, dst []byte, msg *textextract.Message, limit int) []byte {
-	if v == seqHeader {
-		return ext.AppendHeaderSequence(dst, msg, limit)
-	}
-	return features.AppendSequence(dst, msg, limit)
 }
 
 func (c SeqConfig) enabled() bool { return c.Bytes > 0 }
@@ -106,23 +74,22 @@ func seqIndex(w uint64, gram uint64, shift uint8) uint32 {
 	return uint32((w & gram) * 0x9E3779B97F4A7C15 >> shift)
 }
 
-// seqScore is sequence view v's log-odds for sequence b: Weight times the
-// mean log-likelihood ratio per byte.
-func (m *Model) seqScore(v int, b []byte) float32 {
-	tab := m.seq[v]
+// seqScore is the sequence view's log-odds for sequence b: Weight times
+// the mean log-likelihood ratio per byte.
+func (m *Model) seqScore(b []byte) float32 {
+	tab := m.seq
 	if len(tab) == 0 || len(b) == 0 {
 		return 0
 	}
-	cfg := m.params.seqConfig(v)
-	gram := byteMask(cfg.MaxOrder + 1)
-	shift := 64 - cfg.Bits
+	gram := byteMask(m.params.Seq.MaxOrder + 1)
+	shift := 64 - m.params.Seq.Bits
 	var w uint64
 	var sum int
 	for _, c := range b {
 		w = w<<8 | uint64(c)
 		sum += int(tab[seqIndex(w, gram, shift)])
 	}
-	return float32(cfg.Weight * float64(sum) / float64(SeqScale*len(b)))
+	return float32(m.params.Seq.Weight * float64(sum) / float64(SeqScale*len(b)))
 }
 
 // seqCounts are the hashed n-gram counts of both classes, for training.
@@ -194,12 +161,12 @@ func (s *seqCounts) llr(w uint64) float64 {
 	return lp[1] - lp[0]
 }
 
-// trainSeq builds the table of sequence view v from the examples'
-// sequences. The result depends only on the examples (in order) and cfg.
-func trainSeq(cfg SeqConfig, v int, examples []Example) []int8 {
+// trainSeq builds the sequence table from the examples' sequences. The
+// result depends only on the examples (in order) and cfg.
+func trainSeq(cfg SeqConfig, examples []Example) []int8 {
 	n := 0
 	for i := range examples {
-		n += len(examples[i].Seq[v])
+		n += len(examples[i].Seq)
 	}
 	s := newSeqCounts(cfg, n)
 	for i := range examples {
@@ -207,7 +174,7 @@ func trainSeq(cfg SeqConfig, v int, examples []Example) []int8 {
 		if examples[i].Spam {
 			class = 1
 		}
-		s.add(examples[i].Seq[v], class)
+		s.add(examples[i].Seq, class)
 	}
 	tab := make([]int8, 1<<cfg.Bits)
 	done := make([]uint64, (len(tab)+63)/64) // entries written: the first gram of an entry wins
@@ -215,7 +182,7 @@ func trainSeq(cfg SeqConfig, v int, examples []Example) []int8 {
 	shift := 64 - cfg.Bits
 	for i := range examples {
 		var w uint64
-		for _, c := range examples[i].Seq[v] {
+		for _, c := range examples[i].Seq {
 			w = w<<8 | uint64(c)
 			j := seqIndex(w, gram, shift)
 			if done[j/64]&(1<<(j%64)) != 0 {

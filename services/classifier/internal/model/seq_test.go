@@ -19,14 +19,13 @@ import (
 func TestSeqSeparates(t *testing.T) {
 	p := smallParams()
 	m, ex := trainSynth(t, p)
-	if len(m.seq[seqText]) != 1<<p.Seq.Bits || len(m.seq[seqHeader]) != 1<<p.HeaderSeq.Bits {
-		t.Fatalf("sequence tables have %d and %d entries, want %d and %d",
-			len(m.seq[seqText]), len(m.seq[seqHeader]), 1<<p.Seq.Bits, 1<<p.HeaderSeq.Bits)
+	if len(m.seq) != 1<<p.Seq.Bits {
+		t.Fatalf("sequence table has %d entries, want %d", len(m.seq), 1<<p.Seq.Bits)
 	}
 	fresh := Extract(p, append(synth(30, false, 11), synth(30, true, 12)...), append(make([]bool, 30), trues(30)...))
 	for name, set := range map[string][]Example{"training": ex, "new": fresh} {
 		for i, e := range set {
-			if s := m.seqScore(seqText, e.Seq[seqText]); (s > 0) != e.Spam {
+			if s := m.seqScore(e.Seq); (s > 0) != e.Spam {
 				t.Errorf("%s example %d (spam=%v): sequence score %g", name, i, e.Spam, s)
 			}
 		}
@@ -112,7 +111,7 @@ func TestSeqCountsMatchReference(t *testing.T) {
 			}
 		}
 		texts, spam = append(texts, b), append(spam, n%2 == 1)
-		ex = append(ex, Example{Seq: [seqViews][]byte{b}, Spam: n%2 == 1})
+		ex = append(ex, Example{Seq: b, Spam: n%2 == 1})
 	}
 	s := newSeqCounts(cfg, 1<<20) // large tables: no collisions expected
 	for i := range ex {
@@ -120,7 +119,7 @@ func TestSeqCountsMatchReference(t *testing.T) {
 		if ex[i].Spam {
 			c = 1
 		}
-		s.add(ex[i].Seq[seqText], c)
+		s.add(ex[i].Seq, c)
 	}
 	for q := 0; q < 300; q++ {
 		w := texts[r.IntN(len(texts))]
@@ -143,12 +142,10 @@ func TestSeqCountsMatchReference(t *testing.T) {
 // regressions only and round-trips through its file.
 func TestSeqDisabled(t *testing.T) {
 	p := smallParams()
-	p.Seq, p.HeaderSeq = SeqConfig{}, SeqConfig{}
+	p.Seq = SeqConfig{}
 	m, ex := trainSynth(t, p)
-	for v := range seqViews {
-		if m.seq[v] != nil || ex[0].Seq[v] != nil {
-			t.Fatalf("sequence view %d built although disabled", v)
-		}
+	if m.seq != nil || ex[0].Seq != nil {
+		t.Fatal("sequence view built although disabled")
 	}
 	var buf bytes.Buffer
 	if err := m.Save(&buf); err != nil {
@@ -203,18 +200,18 @@ func rewrite(t *testing.T, file []byte, f func([]byte) []byte) []byte {
 // and score as before.
 func TestLoadVersion2(t *testing.T) {
 	p := smallParams()
-	p.Seq, p.HeaderSeq = SeqConfig{}, SeqConfig{}
+	p.Seq = SeqConfig{}
 	m, ex := trainSynth(t, p)
 	var buf bytes.Buffer
 	if err := m.Save(&buf); err != nil {
 		t.Fatal(err)
 	}
 	v2 := rewrite(t, buf.Bytes(), func(b []byte) []byte {
-		if !bytes.HasPrefix(b, []byte(magic)) || !bytes.HasSuffix(b, []byte{0, 0}) {
+		if !bytes.HasPrefix(b, []byte(magic)) || b[len(b)-1] != 0 {
 			t.Fatal("unexpected version 3 layout")
 		}
-		// Version 2 is version 3 without the (empty) sequence tables.
-		return append([]byte(magicV2), b[len(magic):len(b)-2]...)
+		// Version 2 is version 3 without the (empty) sequence table.
+		return append([]byte(magicV2), b[len(magic):len(b)-1]...)
 	})
 	m2, err := Load(bytes.NewReader(v2))
 	if err != nil {
@@ -235,7 +232,7 @@ func TestLoadRejectsBadSeqTable(t *testing.T) {
 	if err := m.Save(&buf); err != nil {
 		t.Fatal(err)
 	}
-	n := len(m.seq[seqHeader])
+	n := len(m.seq)
 	for name, f := range map[string]func([]byte) []byte{
 		"short":     func(b []byte) []byte { return b[:len(b)-1] },
 		"long":      func(b []byte) []byte { return append(b, 0) },
@@ -248,8 +245,8 @@ func TestLoadRejectsBadSeqTable(t *testing.T) {
 	}
 }
 
-// BenchmarkSeqCorpus measures the sequence views alone (building the byte
-// sequences and reading the tables) per corpus message, with the committed
+// BenchmarkSeqCorpus measures the sequence view alone (building the byte
+// sequence and reading the table) per corpus message, with the committed
 // default model.
 func BenchmarkSeqCorpus(b *testing.B) {
 	m, err := LoadFile("../../model/default.model")
@@ -264,8 +261,6 @@ func BenchmarkSeqCorpus(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		seqs := sc.sequences(msgs[i%len(msgs)])
-		m.seqScore(seqText, seqs[seqText])
-		m.seqScore(seqHeader, seqs[seqHeader])
+		m.seqScore(sc.sequence(msgs[i%len(msgs)]))
 	}
 }

@@ -13,9 +13,8 @@ import (
 type Example struct {
 	Features []uint32
 	Split    int // Features[:Split] is the character view, the rest the word view
-	// Seq are the byte sequences of the sequence views (nil for a view the
-	// parameters do not have).
-	Seq  [seqViews][]byte
+	// Seq is the byte sequence of the sequence view (nil without it).
+	Seq  []byte
 	Spam bool
 }
 
@@ -27,10 +26,8 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 	for i, msg := range msgs {
 		fs, split := ext.ExtractViews(msg)
 		out[i] = Example{Features: append([]uint32(nil), fs...), Split: split, Spam: spam[i]}
-		for v := range seqViews {
-			if c := p.seqConfig(v); c.enabled() {
-				out[i].Seq[v] = appendSeq(ext, v, nil, msg, c.Bytes)
-			}
+		if p.Seq.enabled() {
+			out[i].Seq = features.AppendSequence(nil, msg, p.Seq.Bytes)
 		}
 	}
 	return out
@@ -43,10 +40,8 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 // (in order) and p. progress, if not nil, is called after each pass (counted
 // over all runs).
 func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
-	for v := range seqViews {
-		if c := p.seqConfig(v); !c.valid() {
-			return nil, fmt.Errorf("model: train: invalid sequence view %+v", c)
-		}
+	if !p.Seq.valid() {
+		return nil, fmt.Errorf("model: train: invalid sequence view %+v", p.Seq)
 	}
 	m := newModel(p)
 	order := make([]int, len(examples))
@@ -138,13 +133,11 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	for v := range bias {
 		m.bias[v].Store(math.Float32bits(bias[v]))
 	}
-	for v := range seqViews {
-		if c := p.seqConfig(v); c.enabled() {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			m.seq[v] = trainSeq(c, v, examples)
+	if p.Seq.enabled() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
+		m.seq = trainSeq(m.params.Seq, examples)
 	}
 	return m, nil
 }
