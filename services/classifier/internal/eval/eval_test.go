@@ -99,25 +99,31 @@ func corpusDir(t *testing.T) string {
 	return corpustest.Dir()
 }
 
+// corpusSubset returns every step-th ham, then every step-th spam, of the
+// corpus: a spread over the groups, deterministic.
+func corpusSubset(t *testing.T, step int) []File {
+	t.Helper()
+	dir := corpusDir(t)
+	var files []File
+	for _, spam := range []bool{false, true} {
+		sub := "ham"
+		if spam {
+			sub = "spam"
+		}
+		set, err := LoadDir(filepath.Join(dir, sub), spam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(set); i += step {
+			files = append(files, set[i])
+		}
+	}
+	return files
+}
+
 // TestCrossValidateSmoke runs a small 3-fold CV on a corpus subset.
 func TestCrossValidateSmoke(t *testing.T) {
-	dir := corpusDir(t)
-	ham, err := LoadDir(filepath.Join(dir, "ham"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spam, err := LoadDir(filepath.Join(dir, "spam"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every 10th file: a spread over the groups, deterministic.
-	var files []File
-	for i := 0; i < len(ham); i += 10 {
-		files = append(files, ham[i])
-	}
-	for i := 0; i < len(spam); i += 10 {
-		files = append(files, spam[i])
-	}
+	files := corpusSubset(t, 10)
 	p := model.DefaultParams()
 	p.Features.Bits = 18
 	p.Epochs = 3
@@ -148,21 +154,7 @@ func TestCrossValidateSmoke(t *testing.T) {
 // on the newer ones: it scores exactly the test messages, in order, with
 // a model that separates them.
 func TestHoldOut(t *testing.T) {
-	dir := corpusDir(t)
-	ham, err := LoadDir(filepath.Join(dir, "ham"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spam, err := LoadDir(filepath.Join(dir, "spam"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []File
-	for _, set := range [][]File{ham, spam} {
-		for i := 0; i < len(set); i += 5 {
-			files = append(files, set[i])
-		}
-	}
+	files := corpusSubset(t, 5)
 	test := make([]bool, len(files))
 	var isSpam []bool
 	for i, f := range files {
