@@ -4,6 +4,8 @@
 package corpustest
 
 import (
+	"encoding/binary"
+	"hash"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,4 +97,23 @@ func MeanSize(raws [][]byte) int64 {
 		n += int64(len(r))
 	}
 	return n / int64(len(raws))
+}
+
+// Decoded returns every corpus message (see Messages) run through decode,
+// in order: the decoded corpus a benchmark works on.
+func Decoded[T any](tb testing.TB, decode func([]byte) T) []T {
+	tb.Helper()
+	raws := Messages(tb)
+	out := make([]T, len(raws))
+	for i, raw := range raws {
+		out[i] = decode(raw)
+	}
+	return out
+}
+
+// WriteString writes s to h for a golden hash, its length first, so that
+// field boundaries count.
+func WriteString(h hash.Hash, s string) {
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
+	h.Write([]byte(s))
 }

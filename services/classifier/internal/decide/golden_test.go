@@ -38,10 +38,7 @@ func TestGoldenCorpusBulkEvidence(t *testing.T) {
 // BenchmarkBulkEvidenceCorpus measures BulkEvidence over the decoded
 // corpus messages in turn.
 func BenchmarkBulkEvidenceCorpus(b *testing.B) {
-	var msgs []*textextract.Message
-	for _, raw := range corpustest.Messages(b) {
-		msgs = append(msgs, textextract.Parse(raw))
-	}
+	msgs := corpustest.Decoded(b, textextract.Parse)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"math"
 	"testing"
 	"time"
@@ -17,11 +16,6 @@ import (
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 	defaultmodel "github.com/mxgate/mxgate/services/classifier/model"
 )
-
-func writeString(h hash.Hash, s string) {
-	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
-	h.Write([]byte(s))
-}
 
 // goldenResults is the SHA-256 of the class, score and evidence of every
 // corpus message classified with the default model and decision rules
@@ -68,8 +62,8 @@ func TestGoldenCorpusResults(t *testing.T) {
 		h.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(r.Score)))
 		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(r.Evidence))))
 		for _, ev := range r.Evidence {
-			writeString(h, ev.Kind)
-			writeString(h, ev.Detail)
+			corpustest.WriteString(h, ev.Kind)
+			corpustest.WriteString(h, ev.Detail)
 			h.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(ev.Weight)))
 		}
 	}

@@ -4,18 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"testing"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
-
-// writeString writes s to h, length first, so that field boundaries count.
-func writeString(h hash.Hash, s string) {
-	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
-	h.Write([]byte(s))
-}
 
 // goldenOf is the SHA-256 of the fingerprints (kind, digest, signature,
 // label) of every corpus message, recorded from the code before the
@@ -35,7 +28,7 @@ func TestGoldenCorpus(t *testing.T) {
 			h.Write([]byte{byte(fp.Kind)})
 			h.Write(fp.Digest[:])
 			h.Write(fp.Sig[:])
-			writeString(h, fp.Label)
+			corpustest.WriteString(h, fp.Label)
 			if fp.Kind == KindFuzzy {
 				nFuzzy++
 			}
@@ -48,10 +41,7 @@ func TestGoldenCorpus(t *testing.T) {
 
 // BenchmarkOfCorpus measures Of over the decoded corpus messages in turn.
 func BenchmarkOfCorpus(b *testing.B) {
-	var msgs []*textextract.Message
-	for _, raw := range corpustest.Messages(b) {
-		msgs = append(msgs, textextract.Parse(raw))
-	}
+	msgs := corpustest.Decoded(b, textextract.Parse)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

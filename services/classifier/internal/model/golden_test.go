@@ -49,10 +49,7 @@ func BenchmarkScoreCorpus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var msgs []*textextract.Message
-	for _, raw := range corpustest.Messages(b) {
-		msgs = append(msgs, textextract.Parse(raw))
-	}
+	msgs := corpustest.Decoded(b, textextract.Parse)
 	sc := m.NewScorer()
 	b.ReportAllocs()
 	b.ResetTimer()

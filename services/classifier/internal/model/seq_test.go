@@ -253,10 +253,7 @@ func BenchmarkSeqCorpus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var msgs []*textextract.Message
-	for _, raw := range corpustest.Messages(b) {
-		msgs = append(msgs, textextract.Parse(raw))
-	}
+	msgs := corpustest.Decoded(b, textextract.Parse)
 	sc := m.NewScorer()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -13,12 +13,6 @@ import (
 
 func writeInt(h hash.Hash, n int) { h.Write(binary.LittleEndian.AppendUint64(nil, uint64(n))) }
 
-// writeString writes s to h, length first, so that field boundaries count.
-func writeString(h hash.Hash, s string) {
-	writeInt(h, len(s))
-	h.Write([]byte(s))
-}
-
 func writeBool(h hash.Hash, b bool) {
 	if b {
 		h.Write([]byte{1})
@@ -31,27 +25,27 @@ func writeBool(h hash.Hash, b bool) {
 func hashMessage(h hash.Hash, m *Message) {
 	writeInt(h, len(m.Headers))
 	for _, hd := range m.Headers {
-		writeString(h, hd.Name)
-		writeString(h, hd.Value)
+		corpustest.WriteString(h, hd.Name)
+		corpustest.WriteString(h, hd.Value)
 	}
-	writeString(h, m.Subject)
-	writeString(h, m.From)
-	writeString(h, m.Text)
+	corpustest.WriteString(h, m.Subject)
+	corpustest.WriteString(h, m.From)
+	corpustest.WriteString(h, m.Text)
 	writeInt(h, len(m.URLs))
 	for _, u := range m.URLs {
-		writeString(h, u)
+		corpustest.WriteString(h, u)
 	}
 	writeInt(h, len(m.Attachments))
 	for _, a := range m.Attachments {
-		writeString(h, a.Name)
-		writeString(h, a.ContentType)
+		corpustest.WriteString(h, a.Name)
+		corpustest.WriteString(h, a.ContentType)
 		writeInt(h, a.Size)
 		h.Write(a.SHA256[:])
 	}
 	writeBool(h, m.HTMLOnly)
 	writeInt(h, len(m.HTMLTags))
 	for _, tag := range m.HTMLTags {
-		writeString(h, tag)
+		corpustest.WriteString(h, tag)
 	}
 	writeBool(h, m.Truncated)
 }
