@@ -95,8 +95,10 @@ func Serve(ctx context.Context, cfg config.Config, base *slog.Logger, smtpLis, h
 	smtpErr := make(chan error, 1)
 	go func() { smtpErr <- srv.Serve(lis) }()
 	log.Info("listening", "listener", "smtp", "addr", smtpLis.Addr().String(), "starttls", tlsCfg != nil)
-	health.SetServing()
+	// Logged before the health check turns SERVING, so whoever sees SERVING
+	// also finds the line.
 	log.Info("ready", "hostname", cfg.Hostname, "max_message_size", int64(cfg.MaxMessageSize))
+	health.SetServing()
 
 	var runErr error
 	select {
