@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
@@ -28,6 +31,7 @@ func runEval(ctx context.Context, args []string) error {
 	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures and classes")
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
+	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
 	p := model.DefaultParams()
 	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
@@ -71,6 +75,11 @@ func runEval(ctx context.Context, args []string) error {
 		spamL[i] = f.Spam
 		hard[i] = !f.Spam && strings.HasPrefix(f.Group(), "hard-ham")
 	}
+	if *scoresOut != "" {
+		if err := writeScores(*scoresOut, files, scores); err != nil {
+			return err
+		}
+	}
 	mt := eval.Compute(scores, spamL, hard, *threshold)
 	w := os.Stdout
 	fmt.Fprintf(w, "corpus: %d ham (%d hard_ham), %d spam; %s\n", mt.Ham, mt.HardHam, mt.Spam, split)
@@ -110,4 +119,24 @@ func runEval(ctx context.Context, args []string) error {
 	row("hard_ham", cs.HardHam)
 	row("spam", cs.Spam)
 	return nil
+}
+
+// writeScores writes one line per message, "ham|spam SCORE PATH", highest
+// score first: the head of the ham lines and the tail of the spam lines are
+// the messages the model ranks worst.
+func writeScores(path string, files []eval.File, scores []float64) error {
+	order := make([]int, len(files))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(scores[b], scores[a]) })
+	var buf bytes.Buffer
+	for _, i := range order {
+		label := "ham"
+		if files[i].Spam {
+			label = "spam"
+		}
+		fmt.Fprintf(&buf, "%s %.4f %s\n", label, scores[i], files[i].Path)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

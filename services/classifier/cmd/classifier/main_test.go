@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/eval"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 )
 
@@ -66,5 +67,21 @@ func TestClassifyJSON(t *testing.T) {
 	h := got[filepath.Join(sub, "ham.eml")]
 	if h.Class != "legit" || h.Score >= g.Score {
 		t.Errorf("ham: %+v", h)
+	}
+}
+
+func TestWriteScoresOrder(t *testing.T) {
+	files := []eval.File{{Path: "h1"}, {Path: "s1", Spam: true}, {Path: "h2"}, {Path: "s2", Spam: true}}
+	path := filepath.Join(t.TempDir(), "scores")
+	if err := writeScores(path, files, []float64{-3, 4.5, 1.25, -0.5}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "spam 4.5000 s1\nham 1.2500 h2\nspam -0.5000 s2\nham -3.0000 h1\n"
+	if string(got) != want {
+		t.Errorf("scores file:\n%s\nwant:\n%s", got, want)
 	}
 }
