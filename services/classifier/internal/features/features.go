@@ -80,6 +80,13 @@ type Extractor struct {
 	names  map[string]string // header name → lower case (see lowerName)
 	regs   map[string]string // host → registered domain (see registered)
 	win    []uint64
+
+	// Tracing (ExplainViews only): the name of each feature in out, and of
+	// each hash in shared; the words in the OSB window.
+	trace       bool
+	labels      []string
+	sharedNames []string
+	wring       []string
 }
 
 // New returns an Extractor for cfg. Bits must be at most 24 (another value
@@ -120,21 +127,19 @@ func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int
 	}
 	e.out = e.out[:0]
 	e.shared = e.shared[:0]
+	e.labels = e.labels[:0]
+	e.sharedNames = e.sharedNames[:0]
 	e.group = -1
 	e.headers(m)
 	e.urls(m)
 	e.attachments(m)
 	e.structure(m)
 	e.group = 0
-	for _, h := range e.shared {
-		e.add(h)
-	}
+	e.addShared()
 	e.chars(m)
 	split = len(e.out)
 	e.group = 1
-	for _, h := range e.shared {
-		e.add(h)
-	}
+	e.addShared()
 	e.tokens(m.Subject, nsSubjWord, nsSubjOSB, 64)
 	e.tokens(m.Text, nsWord, nsOSB, e.cfg.MaxWords)
 	return e.out, split
@@ -155,9 +160,87 @@ func (e *Extractor) add(h uint64) {
 	e.out = e.out[:len(e.out)-int(old>>(idx&63)&1)]
 }
 
+// addShared adds the features both views have to the current view.
+func (e *Extractor) addShared() {
+	for i, h := range e.shared {
+		if e.trace {
+			e.named(h, e.sharedNames[i])
+		} else {
+			e.add(h)
+		}
+	}
+}
+
 // addStr adds the feature s of namespace ns.
 func (e *Extractor) addStr(ns uint64, s string) {
-	e.add(hashString(ns*0x9E3779B97F4A7C15, s))
+	h := hashString(ns*0x9E3779B97F4A7C15, s)
+	if e.trace {
+		e.named(h, nsNames[ns]+s)
+		return
+	}
+	e.add(h)
+}
+
+// addNamed adds the feature hashed as h, whose name (when tracing) is the
+// concatenation of parts.
+func (e *Extractor) addNamed(h uint64, parts ...string) {
+	if !e.trace {
+		e.add(h)
+		return
+	}
+	// Cloned: a name never shares memory with a part (which may be a
+	// caller's temporary).
+	e.named(h, strings.Clone(strings.Join(parts, "")))
+}
+
+// addWord adds the feature hashed as h, named (when tracing) a+b+c+w.
+func (e *Extractor) addWord(h uint64, a, b, c string, w []byte) {
+	if e.trace {
+		e.named(h, a+b+c+string(w))
+		return
+	}
+	e.add(h)
+}
+
+// named is add while tracing: it records the name of a feature added.
+func (e *Extractor) named(h uint64, name string) {
+	if e.group < 0 {
+		e.shared = append(e.shared, h)
+		e.sharedNames = append(e.sharedNames, name)
+		return
+	}
+	n := len(e.out)
+	e.add(h)
+	if len(e.out) > n {
+		e.labels = append(e.labels, name)
+	}
+}
+
+// nsNames are the name prefixes of the feature families in ExplainViews.
+var nsNames = [...]string{
+	nsChar:       "chars:",
+	nsWord:       "word:",
+	nsOSB:        "pair:",
+	nsSubjWord:   "subject:",
+	nsSubjOSB:    "subject-pair:",
+	nsHeader:     "header:",
+	nsURL:        "url:",
+	nsAttach:     "attachment:",
+	nsStruct:     "structure:",
+	nsHeaderName: "header-name:",
+	nsHTML:       "html:",
+}
+
+// ExplainViews is ExtractViews (the same features in the same order) that
+// also returns the name of each feature: its family and what it was made
+// of, such as "word:free", "pair:click _ here" (one word between),
+// "url:reg:example.com" or `chars:"fre"`. It is slower than ExtractViews and
+// meant for explaining a score; the slices are reused by the next call.
+func (e *Extractor) ExplainViews(m *textextract.Message) (fs []uint32, split int, names []string) {
+	e.trace = true
+	defer func() { e.trace = false }()
+	fs, split = e.ExtractViews(m)
+	return fs, split, e.labels
 }
 
 // hashString is FNV-1a 64 seeded with seed.
@@ -199,11 +282,12 @@ func (e *Extractor) headers(m *textextract.Message) {
 			name2, addr := splitAddress(v)
 			addr = strings.ToLower(addr)
 			local, dom, _ := strings.Cut(addr, "@")
-			e.add(newHash(nsHeader).str(name).str(":dom:").str(dom).sum())
-			e.add(newHash(nsHeader).str(name).str(":reg:").str(e.registered(dom)).sum())
+			e.addNamed(newHash(nsHeader).str(name).str(":dom:").str(dom).sum(), "header:", name, ":dom:", dom)
+			reg := e.registered(dom)
+			e.addNamed(newHash(nsHeader).str(name).str(":reg:").str(reg).sum(), "header:", name, ":reg:", reg)
 			if name == "from" {
 				e.addStr(nsHeader, "from:local:"+shape(local))
-				e.add(newHash(nsHeader).str("from:addr:").str(addr).sum())
+				e.addNamed(newHash(nsHeader).str("from:addr:").str(addr).sum(), "header:from:addr:", addr)
 				e.addWords(nsHeader, "from:name:", name2, 8)
 				if name2 == "" {
 					e.addStr(nsHeader, "from:noname")
@@ -215,23 +299,30 @@ func (e *Extractor) headers(m *textextract.Message) {
 				_, addr := splitAddress(a)
 				_, dom, ok := strings.Cut(strings.ToLower(addr), "@")
 				if ok {
-					e.add(newHash(nsHeader).str(name).str(":reg:").str(e.registered(dom)).sum())
+					reg := e.registered(dom)
+					e.addNamed(newHash(nsHeader).str(name).str(":reg:").str(reg).sum(), "header:", name, ":reg:", reg)
 				}
 			}
 			if !strings.Contains(v, "@") {
-				e.add(newHash(nsHeader).str(name).str(":noaddr").sum())
+				e.addNamed(newHash(nsHeader).str(name).str(":noaddr").sum(), "header:", name, ":noaddr")
 			}
 		case "message-id":
 			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
-			e.add(newHash(nsHeader).str("mid:reg:").str(e.registered(strings.ToLower(dom))).sum())
+			reg := e.registered(strings.ToLower(dom))
+			e.addNamed(newHash(nsHeader).str("mid:reg:").str(reg).sum(), "header:mid:reg:", reg)
 			e.addStr(nsHeader, "mid:shape:"+shape(v))
 		case "x-mailer", "user-agent", "x-mimeole", "content-type", "precedence", "x-priority",
 			"x-msmail-priority", "importance", "organization", "list-id", "mime-version",
 			"content-transfer-encoding", "x-mailing-list", "mailing-list", "list-unsubscribe",
 			"list-post", "x-accept-language", "content-class":
 			p := newHash(nsHeader).str(name).str(":")
-			forEachWord(v, 12, &e.word, func(w []byte) { e.add(p.bytes(w).sum()) })
-			e.add(p.str("v:").lower(clip(v, 64)).sum())
+			forEachWord(v, 12, &e.word, func(w []byte) { e.addWord(p.bytes(w).sum(), "header:", name, ":", w) })
+			h := p.str("v:").lower(clip(v, 64)).sum()
+			if e.trace {
+				e.named(h, "header:"+name+":v:"+strings.ToLower(clip(v, 64)))
+			} else {
+				e.add(h)
+			}
 		case "subject":
 			if v == "" {
 				e.addStr(nsHeader, "subject:empty")
@@ -249,7 +340,7 @@ func (e *Extractor) headers(m *textextract.Message) {
 // max words w of s.
 func (e *Extractor) addWords(ns uint64, prefix, s string, max int) {
 	p := newHash(ns).str(prefix)
-	forEachWord(s, max, &e.word, func(w []byte) { e.add(p.bytes(w).sum()) })
+	forEachWord(s, max, &e.word, func(w []byte) { e.addWord(p.bytes(w).sum(), nsNames[ns], prefix, "", w) })
 }
 
 // featureHash is the FNV-1a state of a feature name being built from parts:
@@ -373,15 +464,36 @@ func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
 	n := 0
 	forEachWord(s, max, &e.buf, func(w []byte) {
 		h := hashBytes(nsW, w)
-		e.add(h)
-		for d := 1; d < win && d <= n; d++ {
-			prev := ring[(n-d)%win]
-			e.add(prev*31 + h ^ uint64(d)<<56 ^ nsPair<<48)
+		if e.trace {
+			e.traceWord(h, w, n, nsW, nsPair, ring)
+		} else {
+			e.add(h)
+			for d := 1; d < win && d <= n; d++ {
+				prev := ring[(n-d)%win]
+				e.add(prev*31 + h ^ uint64(d)<<56 ^ nsPair<<48)
+			}
 		}
 		ring[n%win] = h
 		n++
 	})
 	e.addStr(nsStruct, "words:"+strconv.Itoa(log2(n))+":"+strconv.FormatUint(nsW, 10))
+}
+
+// traceWord is the body of tokens while tracing: word w (hash h, the n-th)
+// and its OSB pairs with the words before it in ring.
+func (e *Extractor) traceWord(h uint64, w []byte, n int, nsW, nsPair uint64, ring []uint64) {
+	win := len(ring)
+	if cap(e.wring) < win {
+		e.wring = make([]string, win)
+	}
+	words := e.wring[:win]
+	word := string(w)
+	e.named(h, nsNames[nsW]+word)
+	for d := 1; d < win && d <= n; d++ {
+		prev := ring[(n-d)%win]
+		e.named(prev*31+h^uint64(d)<<56^nsPair<<48, nsNames[nsPair]+words[(n-d)%win]+strings.Repeat(" _", d-1)+" "+word)
+	}
+	words[n%win] = word
 }
 
 func hashBytes(seed uint64, b []byte) uint64 {
@@ -552,6 +664,10 @@ func (e *Extractor) chars(m *textextract.Message) {
 	var x uint32 = uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
 	for i := 3; i < len(b); i++ {
 		x = x<<8 | uint32(b[i])
+		if e.trace {
+			e.named(uint64(x)|nsChar<<40, nsNames[nsChar]+strconv.Quote(string(b[i-3:i+1])))
+			continue
+		}
 		e.add(uint64(x) | nsChar<<40)
 	}
 }
@@ -650,7 +766,7 @@ func (e *Extractor) addURLPathWord(w []byte) {
 		h ^= uint64(c)
 		h *= 1099511628211
 	}
-	e.add(h)
+	e.addWord(h, "url:path:", "", "", w)
 }
 
 // urlPath returns what follows the host (and port) of u: path, query and

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/corpustest"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
@@ -144,5 +145,65 @@ func TestAppendSequence(t *testing.T) {
 		if got := AppendSequence(nil, m, limit); len(got) != limit || string(got) != want[1:1+limit] {
 			t.Errorf("limit %d: %q", limit, got)
 		}
+	}
+}
+
+// ExplainViews gives the features of ExtractViews, in the same order, each
+// with a name, on every message of the corpus.
+func TestExplainViewsMatchesExtract(t *testing.T) {
+	ex, tr := New(DefaultConfig()), New(DefaultConfig())
+	for i, raw := range corpustest.Messages(t) {
+		msg := textextract.Parse(raw)
+		fs, split := ex.ExtractViews(msg)
+		tfs, tsplit, names := tr.ExplainViews(msg)
+		if !slices.Equal(fs, tfs) || split != tsplit {
+			t.Fatalf("message %d: ExplainViews gives other features than ExtractViews (%d/%d, split %d/%d)", i, len(tfs), len(fs), tsplit, split)
+		}
+		if len(names) != len(fs) {
+			t.Fatalf("message %d: %d names for %d features", i, len(names), len(fs))
+		}
+		for j, n := range names {
+			prefix, rest, ok := strings.Cut(n, ":")
+			if !ok || prefix == "" || rest == "" {
+				t.Fatalf("message %d: feature %d has the name %q", i, j, n)
+			}
+		}
+		// Tracing leaves no state behind: the next plain extraction is unchanged.
+		if again, _ := tr.ExtractViews(msg); !slices.Equal(again, fs) {
+			t.Fatalf("message %d: extraction after ExplainViews differs", i)
+		}
+	}
+}
+
+func TestExplainViewsNames(t *testing.T) {
+	fs, split, names := New(DefaultConfig()).ExplainViews(textextract.Parse([]byte(sample)))
+	view := map[string]int{}
+	for i, n := range names {
+		if i < split {
+			view[n] |= 1
+		} else {
+			view[n] |= 2
+		}
+	}
+	for n, v := range map[string]int{
+		"header:from:dom:shop.example.co.uk": 3, // shared: both views
+		"header:from:reg:example.co.uk":      3,
+		"url:reg:example.co.uk":              3,
+		"url:path:w":                         3,
+		"header:content-type:text":           3,
+		"html:a.href":                        3,
+		`chars:"chea"`:                       1,
+		"subject:cheap":                      2,
+		"subject-pair:cheap watches":         2,
+		"subject-pair:cheap _ buy":           2,
+		"word:watches":                       2,
+		"pair:buy _ watches":                 2,
+	} {
+		if view[n] != v {
+			t.Errorf("feature %q in views %b, want %b", n, view[n], v)
+		}
+	}
+	if len(fs) != len(names) {
+		t.Fatalf("%d names for %d features", len(names), len(fs))
 	}
 }
