@@ -24,6 +24,15 @@ type classifyResult struct {
 	File  string  `json:"file"`
 	Class string  `json:"class"`
 	Score float64 `json:"score"`
+	// With --explain: the views' shares of the score and the features with
+	// the largest shares.
+	Views    map[string]float64 `json:"views,omitempty"`
+	Features []featureShare     `json:"features,omitempty"`
+}
+
+type featureShare struct {
+	Name  string  `json:"name"`
+	Score float64 `json:"score"`
 }
 
 // runClassify prints one JSON line per message file under the given paths.
@@ -41,6 +50,7 @@ func classify(ctx context.Context, args []string, w io.Writer) error {
 	modelPath := fset.String("model", "", "model file (default: the embedded default model)")
 	spamT := fset.Float64("spam-threshold", decide.DefaultSpamThreshold, "score at or above which a message is spam")
 	suspT := fset.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "score at or above which a message is suspected")
+	explain := fset.Int("explain", 0, "also print the views' shares of the score and the `N` features with the largest shares")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -75,9 +85,22 @@ func classify(ctx context.Context, args []string, w io.Writer) error {
 				return err
 			}
 			msg := textextract.Parse(raw)
-			score := sc.Score(msg)
-			dec := cfg.Decide(score, msg)
-			return enc.Encode(classifyResult{File: path, Class: dec.Class.String(), Score: round(score)})
+			var r classifyResult
+			if *explain > 0 {
+				ex := m.Explain(msg, *explain)
+				r.Score = ex.Score
+				r.Views = map[string]float64{}
+				for _, v := range ex.Views {
+					r.Views[v.Name] = round(v.Score)
+				}
+				for _, f := range ex.Features {
+					r.Features = append(r.Features, featureShare{Name: f.Name, Score: round(f.Score)})
+				}
+			} else {
+				r.Score = sc.Score(msg)
+			}
+			r.File, r.Class, r.Score = path, cfg.Decide(r.Score, msg).Class.String(), round(r.Score)
+			return enc.Encode(r)
 		})
 		if err != nil {
 			return fmt.Errorf("classify: %w", err)

@@ -85,3 +85,51 @@ func TestWriteScoresOrder(t *testing.T) {
 		t.Errorf("scores file:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestClassifyExplain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offer.eml")
+	raw := "From: Deals <deals@offers.example>\nSubject: FREE money, act now!!!\n\n" +
+		"Click here to claim your FREE prize. Limited time offer, 100% guaranteed. To be removed reply REMOVE.\n"
+	if err := os.WriteFile(path, []byte(raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var plain, explained bytes.Buffer
+	if err := classify(context.Background(), []string{path}, &plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := classify(context.Background(), []string{"--explain", "5", path}, &explained); err != nil {
+		t.Fatal(err)
+	}
+	var p, e classifyResult
+	if err := json.Unmarshal(plain.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(explained.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	if p.Views != nil || p.Features != nil || bytes.Contains(plain.Bytes(), []byte(`"views"`)) {
+		t.Errorf("plain output has an explanation: %s", plain.Bytes())
+	}
+	if e.Score != p.Score || e.Class != p.Class {
+		t.Errorf("--explain changed the result: %+v, plain %+v", e, p)
+	}
+	var sum float64
+	for _, v := range []string{"chars", "words", "sequence"} {
+		s, ok := e.Views[v]
+		if !ok {
+			t.Errorf("view %q missing: %v", v, e.Views)
+		}
+		sum += s
+	}
+	if d := sum - e.Score; d > 1e-4 || d < -1e-4 {
+		t.Errorf("views %v add up to %g, score %g", e.Views, sum, e.Score)
+	}
+	if len(e.Features) != 5 {
+		t.Fatalf("%d features, want 5: %s", len(e.Features), explained.Bytes())
+	}
+	for _, f := range e.Features {
+		if f.Name == "" || f.Score == 0 {
+			t.Errorf("feature %+v", f)
+		}
+	}
+}

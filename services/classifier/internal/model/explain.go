@@ -1,0 +1,86 @@
+package model
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+)
+
+// Contribution is one part of a score, in log-odds (the units of the
+// score): positive parts push towards spam, negative ones towards ham.
+type Contribution struct {
+	Name  string
+	Score float64
+}
+
+// Explanation breaks a score down.
+type Explanation struct {
+	Score float64
+	// Views are the shares of the three views — "chars" and "words" (the
+	// regressions, their biases included) and "sequence" — after fusion;
+	// they add up to Score (up to float rounding). A GTUBE message has the
+	// one part "gtube".
+	Views []Contribution
+	// Features are the features with the largest shares (at most the
+	// number asked for), largest absolute share first. A feature's share is
+	// its weight scaled as the fusion scales its view (a feature both views
+	// have counts once, with the sum of its two shares): all the features'
+	// shares and the two biases add up to the chars and words views.
+	// Names are those of features.Extractor.ExplainViews.
+	Features []Contribution
+}
+
+// View names in Explanation.Views.
+const (
+	ViewChars    = "chars"
+	ViewWords    = "words"
+	ViewSequence = "sequence"
+)
+
+// Explain scores msg like Score and breaks the score down, with the top
+// features of the largest shares. It is several times slower than Score
+// (every feature is named): it is for looking into a decision, not for the
+// mail path.
+func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
+	if HasGTUBE(msg) {
+		return Explanation{Score: GTUBEScore, Views: []Contribution{{Name: "gtube", Score: GTUBEScore}}}
+	}
+	s := m.pool.Get().(*Scorer)
+	defer m.pool.Put(s)
+	fs, split, names := s.ext.ExplainViews(msg)
+	scale := float64(m.scale)
+	var parts []Contribution
+	at := map[string]int{} // name → index in parts: a feature both views have is one part
+	viewNames := [Views]string{ViewChars, ViewWords}
+	views := make([]Contribution, 0, Views+1)
+	for v, r := range [Views][2]int{{0, split}, {split, len(fs)}} {
+		f := float64(norm(r[1]-r[0])) / Views * scale
+		for i := r[0]; i < r[1]; i++ {
+			w := float64(m.w(fs[i]))
+			if w == 0 {
+				continue
+			}
+			if j, ok := at[names[i]]; ok {
+				parts[j].Score += w * f
+				continue
+			}
+			at[names[i]] = len(parts)
+			parts = append(parts, Contribution{Name: names[i], Score: w * f})
+		}
+		views = append(views, Contribution{Name: viewNames[v], Score: float64(m.viewScore(v, fs[r[0]:r[1]])) / Views * scale})
+	}
+	seq := s.sequence(msg)
+	if len(m.seq) > 0 {
+		views = append(views, Contribution{Name: ViewSequence, Score: float64(m.seqScore(seq)) * scale})
+	}
+	slices.SortStableFunc(parts, func(a, b Contribution) int {
+		return cmp.Compare(math.Abs(b.Score), math.Abs(a.Score))
+	})
+	return Explanation{
+		Score:    m.scoreFeatures(fs, split, seq),
+		Views:    views,
+		Features: parts[:min(max(top, 0), len(parts))],
+	}
+}
