@@ -197,7 +197,14 @@ type ClassifyRequest struct {
 	// The raw message, headers and body.
 	Message []byte `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Results of earlier stages that the classifier combines into its score.
-	Prior         []*v1.Score `protobuf:"bytes,3,rep,name=prior,proto3" json:"prior,omitempty"`
+	Prior []*v1.Score `protobuf:"bytes,3,rep,name=prior,proto3" json:"prior,omitempty"`
+	// When above 0, the evidence also breaks the statistical model's score
+	// down: one "model.view" entry per view of the model (detail "chars",
+	// "words" or "sequence") and "model.feature" entries for the features
+	// with the largest shares (at most this many, at most 100; detail the
+	// feature's name), largest first. They are parts of the "model" entry,
+	// not added to the score again. Slower: for looking into a decision.
+	Explain       uint32 `protobuf:"varint,4,opt,name=explain,proto3" json:"explain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -253,10 +260,18 @@ func (x *ClassifyRequest) GetPrior() []*v1.Score {
 	return nil
 }
 
+func (x *ClassifyRequest) GetExplain() uint32 {
+	if x != nil {
+		return x.Explain
+	}
+	return 0
+}
+
 // Evidence is one piece of what led to the class.
 type Evidence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// For example "gtube", "fingerprint.exact", "model".
+	// For example "gtube", "fingerprint.exact", "model"; with
+	// ClassifyRequest.explain also "model.view" and "model.feature".
 	Kind          string  `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Detail        string  `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	Weight        float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
@@ -948,12 +963,13 @@ var File_mxgate_classifier_v1_classifier_proto protoreflect.FileDescriptor
 
 const file_mxgate_classifier_v1_classifier_proto_rawDesc = "" +
 	"\n" +
-	"%mxgate/classifier/v1/classifier.proto\x12\x14mxgate.classifier.v1\x1a\x1fmxgate/verdict/v1/verdict.proto\"z\n" +
+	"%mxgate/classifier/v1/classifier.proto\x12\x14mxgate.classifier.v1\x1a\x1fmxgate/verdict/v1/verdict.proto\"\x94\x01\n" +
 	"\x0fClassifyRequest\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\fR\amessage\x12.\n" +
-	"\x05prior\x18\x03 \x03(\v2\x18.mxgate.verdict.v1.ScoreR\x05prior\"N\n" +
+	"\x05prior\x18\x03 \x03(\v2\x18.mxgate.verdict.v1.ScoreR\x05prior\x12\x18\n" +
+	"\aexplain\x18\x04 \x01(\rR\aexplain\"N\n" +
 	"\bEvidence\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x16\n" +

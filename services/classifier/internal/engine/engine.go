@@ -17,6 +17,7 @@ import (
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
@@ -30,6 +31,14 @@ const GTUBEScore = 1000
 type Model interface {
 	Score(msg *textextract.Message) float64
 }
+
+// Explainer is a Model that can break its score down (model.Model is one).
+type Explainer interface {
+	Explain(msg *textextract.Message, top int) model.Explanation
+}
+
+// MaxExplain bounds the features an explanation lists.
+const MaxExplain = 100
 
 // Decider turns a total score into a class; msg lets it tell marketing
 // from spam.
@@ -104,6 +113,19 @@ func (e *Engine) Classify(raw []byte, prior []Prior) Result {
 
 // ClassifyMessage classifies a decoded message.
 func (e *Engine) ClassifyMessage(msg *textextract.Message, prior []Prior) Result {
+	return e.classify(msg, prior, 0)
+}
+
+// ClassifyExplained is Classify that also breaks the model's score down
+// (when the model is an Explainer): after the "model" evidence come one
+// "model.view" entry per view and "model.feature" entries for the top
+// features with the largest shares (at most MaxExplain). Those entries are
+// parts of the "model" entry, not further contributions to the score.
+func (e *Engine) ClassifyExplained(raw []byte, prior []Prior, top int) Result {
+	return e.classify(textextract.Parse(raw), prior, min(max(top, 0), MaxExplain))
+}
+
+func (e *Engine) classify(msg *textextract.Message, prior []Prior, top int) Result {
 	r := Result{Message: msg}
 	if HasGTUBE(msg) {
 		r.Score = GTUBEScore
@@ -139,13 +161,30 @@ func (e *Engine) ClassifyMessage(msg *textextract.Message, prior []Prior) Result
 		}
 	}
 	if m := e.model(); m != nil {
-		s := m.Score(msg)
+		var s float64
+		var ex model.Explanation
+		x, explain := m.(Explainer)
+		explain = explain && top > 0
+		if explain {
+			ex = x.Explain(msg, top)
+			s = ex.Score
+		} else {
+			s = m.Score(msg)
+		}
 		if s >= GTUBEScore || s <= -GTUBEScore {
 			// The model has its own GTUBE check; count GTUBE once.
-			s = 0
+			s, explain = 0, false
 		}
 		r.Score += s
 		r.Evidence = append(r.Evidence, Evidence{Kind: "model", Detail: e.opts.ModelVersion, Weight: s})
+		if explain {
+			for _, v := range ex.Views {
+				r.Evidence = append(r.Evidence, Evidence{Kind: "model.view", Detail: v.Name, Weight: v.Score})
+			}
+			for _, f := range ex.Features {
+				r.Evidence = append(r.Evidence, Evidence{Kind: "model.feature", Detail: f.Name, Weight: f.Score})
+			}
+		}
 	}
 	var total float64
 	for _, p := range prior {

@@ -9,6 +9,7 @@ import (
 	"github.com/mxgate/mxgate/services/classifier/internal/fingerprint"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
+	defaultmodel "github.com/mxgate/mxgate/services/classifier/model"
 )
 
 type fixedModel float64
@@ -86,5 +87,50 @@ func TestGTUBE(t *testing.T) {
 	r := newEngine(nil, GTUBEScore).Classify(raw("test "+GTUBE+" test"), nil)
 	if r.Class != verdictv1.Class_CLASS_SPAM || r.Score != GTUBEScore || r.Evidence[0].Kind != "gtube" {
 		t.Fatalf("%+v", r)
+	}
+}
+
+func TestClassifyExplained(t *testing.T) {
+	m, err := defaultmodel.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(func() Model { return m }, nil, threshold, Options{ModelVersion: "default"})
+	plain := e.Classify(raw(body), nil)
+	ex := e.ClassifyExplained(raw(body), nil, 5)
+	if ex.Score != plain.Score || ex.Class != plain.Class {
+		t.Fatalf("explained %v %v, plain %v %v", ex.Score, ex.Class, plain.Score, plain.Class)
+	}
+	if len(plain.Evidence) != 1 || plain.Evidence[0].Kind != "model" {
+		t.Fatalf("plain evidence %+v", plain.Evidence)
+	}
+	kinds := map[string]int{}
+	var total, views float64
+	for _, ev := range ex.Evidence {
+		kinds[ev.Kind]++
+		switch ev.Kind {
+		case "model.view":
+			views += ev.Weight
+		case "model.feature":
+			if ev.Detail == "" {
+				t.Errorf("feature without a name: %+v", ev)
+			}
+		default:
+			total += ev.Weight
+		}
+	}
+	if kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 5 {
+		t.Fatalf("evidence kinds %v: %+v", kinds, ex.Evidence)
+	}
+	if math.Abs(total-ex.Score) > 1e-9 || math.Abs(views-ex.Score) > 1e-4 {
+		t.Fatalf("score %v, evidence adds up to %v, views to %v", ex.Score, total, views)
+	}
+	if n := len(e.ClassifyExplained(raw(body), nil, 1000).Evidence); n != 1+3+MaxExplain {
+		t.Fatalf("%d evidence entries, want at most %d features", n, MaxExplain)
+	}
+	// GTUBE is counted once and not explained.
+	g := e.ClassifyExplained(raw("test "+GTUBE+" test"), nil, 5)
+	if g.Score != GTUBEScore || len(g.Evidence) != 2 || g.Evidence[1].Kind != "model" || g.Evidence[1].Weight != 0 {
+		t.Fatalf("GTUBE: %+v", g)
 	}
 }

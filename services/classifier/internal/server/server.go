@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -51,7 +52,12 @@ func (s *Server) Classify(ctx context.Context, req *classifierv1.ClassifyRequest
 	for _, p := range req.GetPrior() {
 		prior = append(prior, engine.Prior{Name: p.GetName(), Value: p.GetValue(), Detail: p.GetDetail()})
 	}
-	r := s.eng.Classify(req.GetMessage(), prior)
+	var r engine.Result
+	if n := req.GetExplain(); n > 0 {
+		r = s.eng.ClassifyExplained(req.GetMessage(), prior, int(min(n, engine.MaxExplain)))
+	} else {
+		r = s.eng.Classify(req.GetMessage(), prior)
+	}
 	resp := &classifierv1.ClassifyResponse{
 		Class:        r.Class,
 		Score:        r.Score,
@@ -66,6 +72,9 @@ func (s *Server) Classify(ctx context.Context, req *classifierv1.ClassifyRequest
 	}
 	for _, e := range r.Evidence {
 		resp.Evidence = append(resp.Evidence, &classifierv1.Evidence{Kind: e.Kind, Detail: e.Detail, Weight: e.Weight})
+		if strings.HasPrefix(e.Kind, "model.") {
+			continue // a breakdown of the "model" score, not a score of its own
+		}
 		resp.Verdict.Scores = append(resp.Verdict.Scores, &verdictv1.Score{Name: "classifier." + e.Kind, Value: e.Weight, Detail: e.Detail})
 	}
 	s.log.DebugContext(ctx, "classified", "message_id", req.GetMessageId(), "class", className(r.Class), "score", r.Score)

@@ -208,6 +208,22 @@ func TestClassifyGRPC(t *testing.T) {
 	if err != nil || withPrior.GetScore() < ham.GetScore()+3.99 || !hasEvidence(withPrior, "prior.dnsbl") {
 		t.Fatalf("prior: %v, %v", withPrior, err)
 	}
+	// An explanation breaks the model's score down without changing it,
+	// and stays out of the verdict's scores.
+	explained, err := c.Classify(ctx, &classifierv1.ClassifyRequest{Message: rawMessage("scheduler refactoring", hamBody), Explain: 3})
+	if err != nil || explained.GetScore() != ham.GetScore() {
+		t.Fatalf("explain: %v, %v", explained, err)
+	}
+	kinds := map[string]int{}
+	for _, e := range explained.GetEvidence() {
+		kinds[e.GetKind()]++
+	}
+	if kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 3 || !hasEvidence(ham, "model") || len(ham.GetEvidence()) != len(explained.GetEvidence())-6 {
+		t.Fatalf("explained evidence %v; plain %v", explained.GetEvidence(), ham.GetEvidence())
+	}
+	if len(explained.GetVerdict().GetScores()) != len(ham.GetVerdict().GetScores()) {
+		t.Fatalf("explanation in the verdict's scores: %v", explained.GetVerdict().GetScores())
+	}
 
 	for _, tc := range []struct {
 		name string
