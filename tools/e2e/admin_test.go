@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,33 @@ func TestAdmin(t *testing.T) {
 	}
 	if v := header(after, "X-Spam-Status"); !strings.HasPrefix(v, "yes") {
 		t.Errorf("X-Spam-Status %q, want yes", v)
+	}
+
+	// mxgatectl classify shows why: the fingerprint match and the model's
+	// score broken down.
+	file := filepath.Join(t.TempDir(), "msg.eml")
+	if err := os.WriteFile(file, message("admin-classify", "meeting notes", body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Class    string `json:"class"`
+		Score    float64
+		Evidence []struct {
+			Kind   string  `json:"kind"`
+			Detail string  `json:"detail"`
+			Weight float64 `json:"weight"`
+		} `json:"evidence"`
+	}
+	out := c.mxgatectl(t, "classify", "--explain", "4", file)
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("classify output %q: %v", out, err)
+	}
+	kinds := map[string]int{}
+	for _, e := range got.Evidence {
+		kinds[e.Kind]++
+	}
+	if got.Class != "spam" || kinds["fingerprint.url-domain"] != 1 || kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 4 {
+		t.Fatalf("mxgatectl classify: %s", out)
 	}
 
 	remove := filepath.Join(t.TempDir(), "remove.jsonl")
