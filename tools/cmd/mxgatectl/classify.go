@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxgate/mxgate/proto/grpcsrv"
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 )
 
@@ -44,23 +43,18 @@ type evidenceLine struct {
 func runClassify(ctx context.Context, stdout io.Writer, args []string) error {
 	const use = "usage: mxgatectl classify [--explain N] [--classifier ADDR] FILE..."
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
-	addr := fs.String("classifier", envOr("MXGATE_CLASSIFIER_ADDR", "127.0.0.1:7104"), "classifier gRPC address")
+	addr := classifierFlag(fs)
 	explain := fs.Uint("explain", 0, "also break the model's score down: its views and the `N` features with the largest shares (at most 100)")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout per message")
-	files, err := parseInterspersed(fs, args)
+	files, err := operands(fs, args, use)
 	if err != nil {
 		return err
 	}
-	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, use)
-		return errUsage
-	}
-	conn, err := grpcsrv.Dial(*addr)
+	client, conn, err := dialClassifier(*addr)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", *addr, err)
+		return err
 	}
 	defer conn.Close()
-	client := classifierv1.NewClassifierServiceClient(conn)
 	enc := json.NewEncoder(stdout)
 	for _, f := range files {
 		raw, err := os.ReadFile(f)

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxgate/mxgate/proto/grpcsrv"
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 )
 
@@ -29,28 +28,24 @@ func init() {
 const feedChunkBytes = 4 << 20
 
 func runFingerprints(ctx context.Context, stdout io.Writer, args []string) error {
+	const use = "usage: mxgatectl fingerprints import [--classifier ADDR] [--source NAME] FILE|URL..."
 	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprintln(os.Stderr, "usage: mxgatectl fingerprints import [--classifier ADDR] [--source NAME] FILE|URL...")
+		fmt.Fprintln(os.Stderr, use)
 		return errUsage
 	}
 	fs := flag.NewFlagSet("fingerprints import", flag.ContinueOnError)
-	addr := fs.String("classifier", envOr("MXGATE_CLASSIFIER_ADDR", "127.0.0.1:7104"), "classifier gRPC address")
+	addr := classifierFlag(fs)
 	source := fs.String("source", "", "feed name recorded with the entries (default: the file or URL)")
 	timeout := fs.Duration("timeout", time.Minute, "timeout per call")
-	srcs, err := parseInterspersed(fs, args[1:])
+	srcs, err := operands(fs, args[1:], use)
 	if err != nil {
 		return err
 	}
-	if len(srcs) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: mxgatectl fingerprints import [--classifier ADDR] [--source NAME] FILE|URL...")
-		return errUsage
-	}
-	conn, err := grpcsrv.Dial(*addr)
+	client, conn, err := dialClassifier(*addr)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", *addr, err)
+		return err
 	}
 	defer conn.Close()
-	client := classifierv1.NewClassifierServiceClient(conn)
 	for _, src := range srcs {
 		data, err := fpReadSource(ctx, src)
 		if err != nil {

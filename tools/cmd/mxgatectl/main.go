@@ -14,7 +14,11 @@ import (
 	"os"
 	"sort"
 
+	"google.golang.org/grpc"
+
+	"github.com/mxgate/mxgate/proto/grpcsrv"
 	"github.com/mxgate/mxgate/proto/lifecycle"
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 )
 
 // command is one mxgatectl subcommand.
@@ -83,4 +87,33 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// classifierFlag adds the --classifier address flag to fs.
+func classifierFlag(fs *flag.FlagSet) *string {
+	return fs.String("classifier", envOr("MXGATE_CLASSIFIER_ADDR", "127.0.0.1:7104"), "classifier gRPC address")
+}
+
+// operands parses the flags of fs anywhere among args and returns the
+// other arguments; with none it prints use and returns errUsage.
+func operands(fs *flag.FlagSet, args []string, use string) ([]string, error) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) == 0 {
+		fmt.Fprintln(os.Stderr, use)
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+// dialClassifier connects to the classifier's gRPC service at addr; the
+// caller closes the connection.
+func dialClassifier(addr string) (classifierv1.ClassifierServiceClient, *grpc.ClientConn, error) {
+	conn, err := grpcsrv.Dial(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return classifierv1.NewClassifierServiceClient(conn), conn, nil
 }

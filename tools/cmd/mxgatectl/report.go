@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/mxgate/mxgate/proto/grpcsrv"
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 )
 
@@ -37,24 +36,19 @@ func runReport(ctx context.Context, stdout io.Writer, args []string) error {
 		return errUsage
 	}
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	addr := fs.String("classifier", envOr("MXGATE_CLASSIFIER_ADDR", "127.0.0.1:7104"), "classifier gRPC address")
+	addr := classifierFlag(fs)
 	mailbox := fs.String("mailbox", "", "reporting mailbox (empty: an operator report, trusted at once)")
 	undo := fs.Bool("undo", false, "withdraw an earlier report of the same messages")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout per message")
-	files, err := parseInterspersed(fs, args[1:])
+	files, err := operands(fs, args[1:], use)
 	if err != nil {
 		return err
 	}
-	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, use)
-		return errUsage
-	}
-	conn, err := grpcsrv.Dial(*addr)
+	client, conn, err := dialClassifier(*addr)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", *addr, err)
+		return err
 	}
 	defer conn.Close()
-	client := classifierv1.NewClassifierServiceClient(conn)
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
