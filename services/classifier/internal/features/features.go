@@ -3,8 +3,9 @@
 //
 // Feature families (each hashed with its own namespace so they never collide
 // by construction, only by bucket):
-//   - character 4-grams of the first CharBytes bytes of a canonical view of the
-//     message (subject, sender, then the decoded text), ASCII letters folded;
+//   - character n-grams (CharGram bytes) of the first CharBytes bytes of a
+//     canonical view of the message (the header fields used, then the
+//     decoded text), ASCII letters folded;
 //   - words and orthogonal sparse bigrams (OSB: word pairs within a window of
 //     5 with the gap as part of the feature) of the subject and the body, the
 //     subject ones prefixed with the field name;
@@ -39,9 +40,12 @@ import (
 // so a model is always scored with the features it was trained on.
 type Config struct {
 	Bits      uint8 // hash space of each view is 2^Bits buckets
-	CharBytes int   // bytes of the canonical view that character 4-grams cover
-	MaxWords  int   // words of the body used for words and OSB bigrams
-	OSBWindow int   // OSB window (tokens), 1 = unigrams only
+	CharBytes int   // bytes of the canonical view that character n-grams cover
+	// CharGram is the length of the character n-grams, MinCharGram to
+	// MaxCharGram bytes; 0 is 4 (models made before it could be set).
+	CharGram  int
+	MaxWords  int // words of the body used for words and OSB bigrams
+	OSBWindow int // OSB window (tokens), 1 = unigrams only
 	// URLPathWords adds the words of each URL's path and query (as URL
 	// features, so both views see them).
 	URLPathWords bool
@@ -49,7 +53,19 @@ type Config struct {
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 4000, MaxWords: 1200, OSBWindow: 5, URLPathWords: true}
+	return Config{Bits: 21, CharBytes: 4000, CharGram: 5, MaxWords: 1200, OSBWindow: 5, URLPathWords: true}
+}
+
+// Limits of Config.CharGram.
+const (
+	MinCharGram = 3
+	MaxCharGram = 5
+)
+
+// Valid reports whether New takes cfg as it is (New replaces a bad Bits
+// or CharGram with the default).
+func (c Config) Valid() bool {
+	return c.Bits >= 1 && c.Bits <= 24 && (c.CharGram == 0 || c.CharGram >= MinCharGram && c.CharGram <= MaxCharGram)
 }
 
 // Namespaces of the feature families.
@@ -99,6 +115,11 @@ func New(cfg Config) *Extractor {
 	if cfg.OSBWindow < 1 {
 		cfg.OSBWindow = 1
 	}
+	if cfg.CharGram == 0 {
+		cfg.CharGram = 4
+	} else if cfg.CharGram < MinCharGram || cfg.CharGram > MaxCharGram {
+		cfg.CharGram = DefaultConfig().CharGram
+	}
 	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}, regs: map[string]string{}}
 	e.seen = make([]uint64, (2<<cfg.Bits+63)/64)
 	return e
@@ -117,7 +138,7 @@ func (e *Extractor) Extract(m *textextract.Message) []uint32 {
 
 // ExtractViews returns the features of the two views of m a model scores
 // separately: fs[:split] is the character view (indices below 2^Bits: header,
-// URL, attachment and structure features, and character 4-grams), fs[split:]
+// URL, attachment and structure features, and character n-grams), fs[split:]
 // the word view (indices 2^Bits and up: the same header, URL, attachment and
 // structure features, and words and OSB pairs of the subject and text).
 // The slice is reused by the next call.
@@ -626,7 +647,7 @@ func (e *Extractor) attachments(m *textextract.Message) {
 	e.addStr(nsAttach, "count:"+strconv.Itoa(min(len(m.Attachments), 4)))
 }
 
-// chars adds the character 4-grams of the canonical view: the header fields
+// chars adds the character n-grams of the canonical view: the header fields
 // used (see skipHeader), as "name: value" lines, up to a third of CharBytes,
 // then the text; ASCII letters lower-cased, white space runs as one space.
 func (e *Extractor) chars(m *textextract.Message) {
@@ -658,17 +679,24 @@ func (e *Extractor) chars(m *textextract.Message) {
 		b = b[:limit]
 	}
 	e.buf = b
-	if len(b) < 4 {
+	// The n-gram's bytes are the feature's hash before mixing (at most 5
+	// bytes, below the namespace bit).
+	n := e.cfg.CharGram
+	if len(b) < n {
 		return
 	}
-	var x uint32 = uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
-	for i := 3; i < len(b); i++ {
-		x = x<<8 | uint32(b[i])
+	mask := uint64(1)<<(8*n) - 1
+	var w uint64
+	for i := 0; i < n-1; i++ {
+		w = w<<8 | uint64(b[i])
+	}
+	for i := n - 1; i < len(b); i++ {
+		w = w<<8 | uint64(b[i])
 		if e.trace {
-			e.named(uint64(x)|nsChar<<40, nsNames[nsChar]+strconv.Quote(string(b[i-3:i+1])))
+			e.named(w&mask|nsChar<<40, nsNames[nsChar]+strconv.Quote(string(b[i+1-n:i+1])))
 			continue
 		}
-		e.add(uint64(x) | nsChar<<40)
+		e.add(w&mask | nsChar<<40)
 	}
 }
 

@@ -192,7 +192,7 @@ func TestExplainViewsNames(t *testing.T) {
 		"url:path:w":                         3,
 		"header:content-type:text":           3,
 		"html:a.href":                        3,
-		`chars:"chea"`:                       1,
+		`chars:"cheap"`:                      1,
 		"subject:cheap":                      2,
 		"subject-pair:cheap watches":         2,
 		"subject-pair:cheap _ buy":           2,
@@ -205,5 +205,28 @@ func TestExplainViewsNames(t *testing.T) {
 	}
 	if len(fs) != len(names) {
 		t.Fatalf("%d names for %d features", len(names), len(fs))
+	}
+}
+
+func TestCharGram(t *testing.T) {
+	for _, tc := range []struct {
+		gram  int
+		valid bool
+		used  int
+	}{{0, true, 4}, {3, true, 3}, {4, true, 4}, {5, true, 5}, {2, false, 5}, {6, false, 5}} {
+		cfg := DefaultConfig()
+		cfg.CharGram = tc.gram
+		if cfg.Valid() != tc.valid {
+			t.Errorf("CharGram %d: Valid %v", tc.gram, cfg.Valid())
+		}
+		e := New(cfg)
+		if got := e.Config().CharGram; got != tc.used {
+			t.Errorf("CharGram %d: extractor uses %d, want %d", tc.gram, got, tc.used)
+		}
+		_, split, names := e.ExplainViews(textextract.Parse([]byte("Subject: x\n\nabcdefgh")))
+		want := `chars:"` + "abcdefgh"[:tc.used] + `"`
+		if !slices.Contains(names[:split], want) {
+			t.Errorf("CharGram %d: no feature %s among %q", tc.gram, want, names[:split])
+		}
 	}
 }

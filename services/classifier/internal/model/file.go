@@ -138,6 +138,9 @@ func Load(r io.Reader) (*Model, error) {
 	if p.Features.Bits < 8 || p.Features.Bits > 24 {
 		return nil, fmt.Errorf("%w: hash bits %d", ErrFormat, p.Features.Bits)
 	}
+	if !p.Features.Valid() {
+		return nil, fmt.Errorf("%w: features %+v", ErrFormat, p.Features)
+	}
 	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
 		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
 	}

@@ -3,12 +3,14 @@ package model
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/features"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
@@ -180,4 +182,21 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+func TestLoadRejectsBadFeatureConfig(t *testing.T) {
+	m, _ := trainSynth(t, smallParams())
+	m.params.Features.CharGram = features.MaxCharGram + 1
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(&buf); !errors.Is(err, ErrFormat) {
+		t.Fatalf("Load of a model with character %d-grams: %v, want ErrFormat", m.params.Features.CharGram, err)
+	}
+	p := smallParams()
+	p.Features.CharGram = 2
+	if _, err := Train(context.Background(), p, nil, nil); err == nil {
+		t.Fatal("Train accepted character 2-grams")
+	}
 }

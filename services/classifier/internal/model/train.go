@@ -40,6 +40,9 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 // (in order) and p. progress, if not nil, is called after each pass (counted
 // over all runs).
 func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
+	if !p.Features.Valid() {
+		return nil, fmt.Errorf("model: train: invalid features %+v", p.Features)
+	}
 	if !p.Seq.valid() {
 		return nil, fmt.Errorf("model: train: invalid sequence view %+v", p.Seq)
 	}
