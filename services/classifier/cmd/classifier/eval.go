@@ -33,8 +33,7 @@ func runEval(ctx context.Context, args []string) error {
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
 	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
 	p := model.DefaultParams()
-	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
-	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
+	trainingFlags(fs, &p)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

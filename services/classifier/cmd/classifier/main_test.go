@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,6 +132,24 @@ func TestClassifyExplain(t *testing.T) {
 	for _, f := range e.Features {
 		if f.Name == "" || f.Score == 0 {
 			t.Errorf("feature %+v", f)
+		}
+	}
+}
+
+func TestTrainingFlags(t *testing.T) {
+	p := model.DefaultParams()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	trainingFlags(fs, &p)
+	if err := fs.Parse([]string{"--bits", "22", "--char-gram", "3", "--ham-weight", "6", "--runs", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Features.Bits != 22 || p.Features.CharGram != 3 || p.HamWeight != 6 || p.Runs != 2 {
+		t.Fatalf("params %+v", p)
+	}
+	for _, bad := range []string{"7", "25", "x"} {
+		if err := fs.Parse([]string{"--bits", bad}); err == nil {
+			t.Errorf("--bits %s accepted", bad)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/eval"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
@@ -22,8 +23,7 @@ func runTrain(ctx context.Context, args []string) error {
 	spam := fs.String("spam", "", "directory of spam messages (recursive)")
 	out := fs.String("o", "", "output model file")
 	p := model.DefaultParams()
-	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
-	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
+	trainingFlags(fs, &p)
 	fs.Uint64Var(&p.Seed, "seed", p.Seed, "shuffle seed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,4 +86,22 @@ func (p *progress) done(msg string) {
 	if p.tty {
 		fmt.Fprintf(os.Stderr, "\r\033[K%s: %s\n", p.name, msg)
 	}
+}
+
+// trainingFlags adds the flags of the training parameters worth varying
+// from the command line to fs (train and eval share them).
+func trainingFlags(fs *flag.FlagSet, p *model.Params) {
+	fs.IntVar(&p.Epochs, "epochs", p.Epochs, "training passes")
+	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
+	fs.Float64Var(&p.HamWeight, "ham-weight", p.HamWeight, "weight of the training steps of legitimate mail")
+	fs.IntVar(&p.Runs, "runs", p.Runs, "training runs averaged")
+	fs.IntVar(&p.Features.CharGram, "char-gram", p.Features.CharGram, "length of the character n-grams (3-5)")
+	fs.Func("bits", fmt.Sprintf("feature hash bits per view (8-24, default %d)", p.Features.Bits), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 8)
+		if err != nil || n < 8 || n > 24 {
+			return fmt.Errorf("bits: want 8 to 24")
+		}
+		p.Features.Bits = uint8(n)
+		return nil
+	})
 }
