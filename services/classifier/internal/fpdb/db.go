@@ -431,7 +431,7 @@ func (db *DB) lookupFuzzy(fp *fingerprint.FP, t uint32, out []Match) []Match {
 }
 
 // Sweep drops expired entries and reports and returns how many entries it
-// dropped.
+// dropped: the expired ones and those whose last report expired.
 func (db *DB) Sweep(now time.Time) int {
 	t := unixSec(now)
 	db.mu.Lock()
@@ -446,19 +446,22 @@ func (db *DB) Sweep(now time.Time) int {
 		}
 	})
 	fuzzyGone := map[uint64]uint16{}
+	n := 0
 	for _, pk := range expired {
 		db.pairs.del(pk)
 		if m, ok := db.digests.get(dkey(pk.entry())); ok {
 			if m.reporters > 0 {
 				m.reporters--
 			}
-			db.store(&ref{key: pk.entry(), m: m})
+			db.store(&ref{key: pk.entry(), m: m}) // drops it when no report is left
+			if !m.alive() {
+				n++
+			}
 		} else {
 			fuzzyGone[pk.entry()]++
 		}
 	}
 	var drop []uint32
-	n := 0
 	db.fuzzy.each(func(i uint32, e *fuzzyEntry) {
 		if len(fuzzyGone) > 0 {
 			if n := fuzzyGone[fuzzyKey(&e.sig, e.meta.class())]; n > 0 {
@@ -470,6 +473,7 @@ func (db *DB) Sweep(now time.Time) int {
 			n++
 		} else if !e.meta.alive() {
 			drop = append(drop, i)
+			n++
 		}
 	})
 	db.fuzzy.removeAll(drop)
