@@ -145,10 +145,7 @@ func (s *Service) Report(ctx context.Context, class fpdb.Class, mailbox string, 
 	}
 	msg := textextract.Parse(raw)
 	var entries []fpdb.Entry
-	for _, fp := range fingerprint.Of(msg) {
-		if !reportable(class, fp.Kind, trusted) {
-			continue
-		}
+	for _, fp := range reported(msg, class, trusted) {
 		entries = append(entries, fpdb.Entry{
 			FP: fp, Class: class, Source: source, Trusted: trusted, ExpiresAt: now.Add(s.opts.ReportTTL),
 		})
@@ -190,15 +187,51 @@ func (s *Service) Report(ctx context.Context, class fpdb.Class, mailbox string, 
 	return Result{Entries: entries, Learned: learn}, nil
 }
 
-// reportable says which fingerprint kinds a report adds.
-func reportable(c fpdb.Class, k fingerprint.Kind, trusted bool) bool {
+// reported returns the fingerprints of msg that a report of it as class
+// adds (see reportable).
+func reported(msg *textextract.Message, c fpdb.Class, trusted bool) []fingerprint.FP {
+	list := viaMailingList(msg)
+	var out []fingerprint.FP
+	for _, fp := range fingerprint.Of(msg) {
+		if reportable(c, fp.Kind, trusted, list) {
+			out = append(out, fp)
+		}
+	}
+	return out
+}
+
+// reportable says which fingerprint kinds a report adds: the text's
+// digests always; for spam also its attachments and links, and the
+// registered domains of its links when an operator reports it. A message
+// that came through a mailing list gives no link fingerprints: the list
+// adds its own links (footer, archive, sponsor) to every message it
+// carries, and a spam's links cannot be told from them, so reporting one
+// spam would mark the list's links, and the list's legitimate mail, as
+// spam.
+func reportable(c fpdb.Class, k fingerprint.Kind, trusted, viaList bool) bool {
 	switch k {
 	case fingerprint.KindExact, fingerprint.KindFuzzy:
 		return true
-	case fingerprint.KindURL, fingerprint.KindAttachment:
+	case fingerprint.KindAttachment:
 		return c == fpdb.ClassSpam
+	case fingerprint.KindURL:
+		return c == fpdb.ClassSpam && !viaList
 	case fingerprint.KindURLDomain:
-		return c == fpdb.ClassSpam && trusted
+		return c == fpdb.ClassSpam && trusted && !viaList
+	}
+	return false
+}
+
+// viaMailingList reports whether msg carries the headers a mailing-list
+// manager adds to what it distributes (RFC 2919 List-Id, RFC 2369
+// List-Post, Mailman's X-BeenThere, ezmlm's Mailing-List, X-Mailing-List).
+// List-Unsubscribe alone does not count: bulk senders and spammers add it
+// to mail sent straight to the recipient.
+func viaMailingList(msg *textextract.Message) bool {
+	for _, h := range [...]string{"List-Id", "List-Post", "X-BeenThere", "Mailing-List", "X-Mailing-List"} {
+		if msg.HasHeader(h) {
+			return true
+		}
 	}
 	return false
 }
