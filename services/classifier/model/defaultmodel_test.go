@@ -12,8 +12,8 @@ import (
 func TestEmbeddedModel(t *testing.T) {
 	// The file is committed and embedded in every classifier binary: a
 	// model that outgrows this has grown by accident.
-	if n := len(Bytes()); n == 0 || n >= 5<<20 {
-		t.Fatalf("embedded model is %d bytes, want 0 < n < 5 MiB", n)
+	if n := len(Bytes()); n == 0 || n >= 4<<20 {
+		t.Fatalf("embedded model is %d bytes, want 0 < n < 4 MiB", n)
 	}
 	m, err := Load()
 	if err != nil {

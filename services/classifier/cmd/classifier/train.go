@@ -95,6 +95,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "learning rate of the first pass")
 	fs.Float64Var(&p.HamWeight, "ham-weight", p.HamWeight, "weight of the training steps of legitimate mail")
 	fs.IntVar(&p.Runs, "runs", p.Runs, "training runs averaged")
+	fs.Float64Var(&p.MinWeight, "min-weight", p.MinWeight, "drop trained weights smaller than this in absolute value")
 	fs.IntVar(&p.Features.CharGram, "char-gram", p.Features.CharGram, "length of the character n-grams (3-5)")
 	fs.Func("bits", fmt.Sprintf("feature hash bits per view (8-24, default %d)", p.Features.Bits), func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 8)

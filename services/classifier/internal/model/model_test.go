@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -198,5 +199,42 @@ func TestLoadRejectsBadFeatureConfig(t *testing.T) {
 	p.Features.CharGram = 2
 	if _, err := Train(context.Background(), p, nil, nil); err == nil {
 		t.Fatal("Train accepted character 2-grams")
+	}
+}
+
+func TestMinWeight(t *testing.T) {
+	p := smallParams()
+	p.MinWeight = 0
+	full, ex := trainSynth(t, p)
+	p.MinWeight = 0.05
+	pruned, _ := trainSynth(t, p)
+	kept, dropped := 0, 0
+	for i := range pruned.weights {
+		w, f := pruned.w(uint32(i)), full.w(uint32(i))
+		switch {
+		case w == 0 && f != 0:
+			dropped++
+			if abs(float64(f)) >= 0.05 {
+				t.Fatalf("weight %d = %g dropped", i, f)
+			}
+		case w != f:
+			t.Fatalf("weight %d = %g, unpruned %g", i, w, f)
+		case w != 0:
+			kept++
+		}
+	}
+	if kept == 0 || dropped == 0 {
+		t.Fatalf("kept %d, dropped %d weights", kept, dropped)
+	}
+	for _, e := range ex {
+		if d := pruned.ScoreExample(e) - full.ScoreExample(e); abs(d) > 0.05 {
+			t.Fatalf("pruning moved a score by %g", d)
+		}
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		p.MinWeight = bad
+		if _, err := Train(context.Background(), p, ex, nil); err == nil {
+			t.Errorf("Train accepted MinWeight %v", bad)
+		}
 	}
 }

@@ -40,6 +40,9 @@ func Extract(p Params, msgs []*textextract.Message, spam []bool) []Example {
 // (in order) and p. progress, if not nil, is called after each pass (counted
 // over all runs).
 func Train(ctx context.Context, p Params, examples []Example, progress func(pass int)) (*Model, error) {
+	if !(p.MinWeight >= 0) || math.IsInf(p.MinWeight, 0) {
+		return nil, fmt.Errorf("model: train: invalid minimum weight %v", p.MinWeight)
+	}
 	if !p.Features.Valid() {
 		return nil, fmt.Errorf("model: train: invalid features %+v", p.Features)
 	}
@@ -130,7 +133,11 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	}
 	// Round the weights to bfloat16 (8 significant bits): it halves the
 	// model file and changes scores by far less than the training noise.
+	// Weights below MinWeight are dropped (see Params.MinWeight).
 	for i, v := range w {
+		if math.Abs(float64(v)) < p.MinWeight {
+			continue
+		}
 		m.weights[i] = roundBF16(math.Float32bits(v))
 	}
 	for v := range bias {
