@@ -94,11 +94,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	learned := synth(1, true, 99)[0]
 	for _, mod := range []func(*Model){func(*Model) {}, func(m *Model) { m.Learn(learned, false) }} {
 		mod(m)
-		var buf bytes.Buffer
-		if err := m.Save(&buf); err != nil {
-			t.Fatal(err)
-		}
-		m2, err := Load(bytes.NewReader(buf.Bytes()))
+		data := saved(t, m)
+		m2, err := Load(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +107,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 				t.Fatalf("score %v after load, %v before", b, a)
 			}
 		}
-		var buf2 bytes.Buffer
-		if err := m2.Save(&buf2); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(buf.Bytes(), buf2.Bytes()) {
+		if !bytes.Equal(data, saved(t, m2)) {
 			t.Fatal("save(load(save(m))) != save(m)")
 		}
 	}
@@ -188,11 +181,8 @@ func abs(x float64) float64 {
 func TestLoadRejectsBadFeatureConfig(t *testing.T) {
 	m, _ := trainSynth(t, smallParams())
 	m.params.Features.CharGram = features.MaxCharGram + 1
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(&buf); !errors.Is(err, ErrFormat) {
+	data := saved(t, m)
+	if _, err := Load(bytes.NewReader(data)); !errors.Is(err, ErrFormat) {
 		t.Fatalf("Load of a model with character %d-grams: %v, want ErrFormat", m.params.Features.CharGram, err)
 	}
 	p := smallParams()
@@ -237,4 +227,14 @@ func TestMinWeight(t *testing.T) {
 			t.Errorf("Train accepted MinWeight %v", bad)
 		}
 	}
+}
+
+// saved returns m's model file.
+func saved(t *testing.T, m *Model) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -147,11 +147,8 @@ func TestSeqDisabled(t *testing.T) {
 	if m.seq != nil || ex[0].Seq != nil {
 		t.Fatal("sequence view built although disabled")
 	}
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	m2, err := Load(bytes.NewReader(buf.Bytes()))
+	data := saved(t, m)
+	m2, err := Load(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,11 +199,8 @@ func TestLoadVersion2(t *testing.T) {
 	p := smallParams()
 	p.Seq = SeqConfig{}
 	m, ex := trainSynth(t, p)
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	v2 := rewrite(t, buf.Bytes(), func(b []byte) []byte {
+	data := saved(t, m)
+	v2 := rewrite(t, data, func(b []byte) []byte {
 		if !bytes.HasPrefix(b, []byte(magic)) || b[len(b)-1] != 0 {
 			t.Fatal("unexpected version 3 layout")
 		}
@@ -228,17 +222,14 @@ func TestLoadVersion2(t *testing.T) {
 // Save never writes is a format error.
 func TestLoadRejectsBadSeqTable(t *testing.T) {
 	m, _ := trainSynth(t, smallParams())
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
+	data := saved(t, m)
 	n := len(m.seq)
 	for name, f := range map[string]func([]byte) []byte{
 		"short":     func(b []byte) []byte { return b[:len(b)-1] },
 		"long":      func(b []byte) []byte { return append(b, 0) },
 		"min value": func(b []byte) []byte { b[len(b)-n/2] = 0x80; return b },
 	} {
-		bad := rewrite(t, buf.Bytes(), f)
+		bad := rewrite(t, data, f)
 		if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: Load error %v, want ErrFormat", name, err)
 		}
