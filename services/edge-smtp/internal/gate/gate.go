@@ -137,11 +137,15 @@ func (l *Listener) Wait() { l.wg.Wait() }
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 
-var tracer = otel.Tracer("github.com/mxgate/mxgate/services/edge-smtp/internal/gate")
+// tracer returns the tracer of the global provider as it is now: a tracer
+// taken once at start-up would stay with the first provider ever set.
+func tracer() trace.Tracer {
+	return otel.Tracer("github.com/mxgate/mxgate/services/edge-smtp/internal/gate")
+}
 
 func (l *Listener) admit(nc net.Conn) {
 	ip := remoteIP(nc.RemoteAddr())
-	ctx, span := tracer.Start(context.Background(), "smtp.connect",
+	ctx, span := tracer().Start(context.Background(), "smtp.connect",
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("client.address", ip)))
 	defer span.End()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	antivirusv1 "github.com/mxgate/mxgate/proto/mxgate/antivirus/v1"
 	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
@@ -99,7 +100,11 @@ func NewBackend(opts Options) *Backend {
 	return &Backend{opts: opts, log: opts.Log.With("component", "smtpd")}
 }
 
-var tracer = otel.Tracer("github.com/mxgate/mxgate/services/edge-smtp/internal/smtpd")
+// tracer returns the tracer of the global provider as it is now: a tracer
+// taken once at start-up would stay with the first provider ever set.
+func tracer() trace.Tracer {
+	return otel.Tracer("github.com/mxgate/mxgate/services/edge-smtp/internal/smtpd")
+}
 
 // NewSession starts a session. The reputation check already ran when the
 // connection was admitted (package gate); NewSession runs at every

@@ -73,7 +73,7 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.connSpan.IsValid() {
 		links = append(links, trace.Link{SpanContext: s.connSpan})
 	}
-	ctx, span := tracer.Start(context.Background(), "smtp.transaction",
+	ctx, span := tracer().Start(context.Background(), "smtp.transaction",
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithLinks(links...),
 		trace.WithAttributes(
 			attribute.String("mxgate.message_id", id),
