@@ -8,8 +8,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
 )
@@ -61,8 +64,9 @@ func NewPipeline(checks ...Check) *Pipeline {
 	return &Pipeline{checks: checks}
 }
 
-// Run runs the checks over c until one returns a verdict. It returns that
-// verdict, or an ACCEPT verdict carrying c.Scores when every check passed.
+// Run runs the checks over c until one returns a verdict. It returns a
+// copy of that verdict with c.Scores before its own, or an ACCEPT verdict
+// carrying c.Scores when every check passed.
 // When a check refuses or fails, the earlier checks' resources are undone.
 func (p *Pipeline) Run(ctx context.Context, c *Conn) (*verdictv1.Verdict, error) {
 	for i, chk := range p.checks {
@@ -73,8 +77,10 @@ func (p *Pipeline) Run(ctx context.Context, c *Conn) (*verdictv1.Verdict, error)
 		}
 		if v != nil {
 			p.undo(ctx, c, i)
-			v.Scores = append(c.Scores, v.Scores...)
-			return v, nil
+			// A copy: the check's verdict may be shared between calls.
+			out := proto.Clone(v).(*verdictv1.Verdict)
+			out.Scores = append(slices.Clip(c.Scores), out.Scores...)
+			return out, nil
 		}
 	}
 	v := &verdictv1.Verdict{Action: verdictv1.Action_ACTION_ACCEPT, Scores: c.Scores}

@@ -108,3 +108,20 @@ func TestPipelineReasons(t *testing.T) {
 		t.Fatalf("reason %q %v", v.GetReason(), err)
 	}
 }
+
+// A check may return the same verdict every time: the pipeline leaves it
+// as it was.
+func TestPipelineLeavesVerdictUnchanged(t *testing.T) {
+	shared := &verdictv1.Verdict{Action: verdictv1.Action_ACTION_TEMPFAIL, Scores: []*verdictv1.Score{{Name: "own"}}}
+	var log []string
+	p := NewPipeline(&step{name: "a", log: &log}, &step{name: "b", verdict: shared, log: &log})
+	for range 3 {
+		v, err := p.Run(context.Background(), &Conn{IP: netip.MustParseAddr("192.0.2.1")})
+		if err != nil || len(v.GetScores()) != 3 || v.GetScores()[2].GetName() != "own" {
+			t.Fatalf("verdict %v, %v; want the scores of a and b, then the verdict's own", v, err)
+		}
+	}
+	if len(shared.GetScores()) != 1 {
+		t.Fatalf("the check's verdict was changed: %v", shared)
+	}
+}
