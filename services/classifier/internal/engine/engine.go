@@ -86,6 +86,9 @@ type Evidence struct {
 	Kind   string
 	Detail string
 	Weight float64
+	// Part marks a breakdown of another entry's weight (the model's views
+	// and features with ClassifyExplained), not a contribution of its own.
+	Part bool
 }
 
 // Result is the classification of one message.
@@ -179,10 +182,10 @@ func (e *Engine) classify(msg *textextract.Message, prior []Prior, top int) Resu
 		r.Evidence = append(r.Evidence, Evidence{Kind: "model", Detail: e.opts.ModelVersion, Weight: s})
 		if explain {
 			for _, v := range ex.Views {
-				r.Evidence = append(r.Evidence, Evidence{Kind: "model.view", Detail: v.Name, Weight: v.Score})
+				r.Evidence = append(r.Evidence, Evidence{Kind: "model.view", Detail: v.Name, Weight: v.Score, Part: true})
 			}
 			for _, f := range ex.Features {
-				r.Evidence = append(r.Evidence, Evidence{Kind: "model.feature", Detail: f.Name, Weight: f.Score})
+				r.Evidence = append(r.Evidence, Evidence{Kind: "model.feature", Detail: f.Name, Weight: f.Score, Part: true})
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,9 @@ func TestClassifyExplained(t *testing.T) {
 	var total, views float64
 	for _, ev := range ex.Evidence {
 		kinds[ev.Kind]++
+		if ev.Part != strings.HasPrefix(ev.Kind, "model.") {
+			t.Errorf("evidence %+v: Part %v", ev, ev.Part)
+		}
 		switch ev.Kind {
 		case "model.view":
 			views += ev.Weight

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -72,8 +71,8 @@ func (s *Server) Classify(ctx context.Context, req *classifierv1.ClassifyRequest
 	}
 	for _, e := range r.Evidence {
 		resp.Evidence = append(resp.Evidence, &classifierv1.Evidence{Kind: e.Kind, Detail: e.Detail, Weight: e.Weight})
-		if strings.HasPrefix(e.Kind, "model.") {
-			continue // a breakdown of the "model" score, not a score of its own
+		if e.Part {
+			continue // a breakdown of another entry, not a score of its own
 		}
 		resp.Verdict.Scores = append(resp.Verdict.Scores, &verdictv1.Score{Name: "classifier." + e.Kind, Value: e.Weight, Detail: e.Detail})
 	}
