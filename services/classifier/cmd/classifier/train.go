@@ -97,6 +97,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.IntVar(&p.Runs, "runs", p.Runs, "training runs averaged")
 	fs.Float64Var(&p.MinWeight, "min-weight", p.MinWeight, "drop trained weights smaller than this in absolute value")
 	fs.IntVar(&p.Features.CharGram, "char-gram", p.Features.CharGram, "length of the character n-grams (3-5)")
+	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")
 	fs.Func("bits", fmt.Sprintf("feature hash bits per view (8-24, default %d)", p.Features.Bits), func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 8)
 		if err != nil || n < 8 || n > 24 {

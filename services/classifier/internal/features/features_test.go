@@ -230,3 +230,53 @@ func TestCharGram(t *testing.T) {
 		}
 	}
 }
+
+func TestAlignment(t *testing.T) {
+	mixed := "From: \"Bank\" <service@free.example>\nReturn-Path: <bounce-7@bulk.example>\n" +
+		"Reply-To: claims@free.example\nMessage-Id: <x1@mta.bulk.example>\nSubject: verify\n" +
+		"Content-Type: text/html\n\n<a href=\"http://login.other.example/x\">a</a> <a href=\"http://www.free.example/\">b</a>" +
+		" <a href=\"http://10.1.2.3/c\">c</a>\n"
+	for _, tc := range []struct {
+		name, raw string
+		want      []string
+	}{
+		{"aligned", sample, []string{
+			"header:align:return-path:none", "header:align:reply-to:none", "header:align:message-id:same",
+			"url:align:all", "url:align:regs:1",
+		}},
+		{"mixed", mixed, []string{
+			"header:align:return-path:other", "header:align:reply-to:same", "header:align:message-id:other",
+			"url:align:some", "url:align:regs:2",
+		}},
+		{"no links", "From: a@example.org\nMessage-Id: <1@example.com>\nSubject: hi\n\nplain text\n", []string{
+			"header:align:return-path:none", "header:align:reply-to:none", "header:align:message-id:other",
+			"url:align:nolinks", "url:align:regs:0",
+		}},
+		{"no sender", "Subject: hi\n\nsee http://example.com/\n", []string{"header:align:nofrom"}},
+	} {
+		cfg := DefaultConfig()
+		cfg.Alignment = true
+		msg := textextract.Parse([]byte(tc.raw))
+		_, split, names := New(cfg).ExplainViews(msg)
+		var got []string
+		for i, n := range names {
+			if strings.Contains(n, ":align:") {
+				if i >= split {
+					break // shared features: the word view repeats them
+				}
+				got = append(got, n)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(tc.want)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: alignment features %q, want %q", tc.name, got, tc.want)
+		}
+		cfg.Alignment = false
+		for _, n := range func() []string { _, _, n := New(cfg).ExplainViews(msg); return n }() {
+			if strings.Contains(n, ":align:") {
+				t.Errorf("%s: feature %q without Config.Alignment", tc.name, n)
+			}
+		}
+	}
+}

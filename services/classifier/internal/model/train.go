@@ -133,12 +133,14 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	}
 	// Round the weights to bfloat16 (8 significant bits): it halves the
 	// model file and changes scores by far less than the training noise.
-	// Weights below MinWeight are dropped (see Params.MinWeight).
+	// Weights below MinWeight once rounded are dropped (see
+	// Params.MinWeight), so every stored weight is at least MinWeight.
 	for i, v := range w {
-		if math.Abs(float64(v)) < p.MinWeight {
+		r := roundBF16(math.Float32bits(v))
+		if math.Abs(float64(math.Float32frombits(r))) < p.MinWeight {
 			continue
 		}
-		m.weights[i] = roundBF16(math.Float32bits(v))
+		m.weights[i] = r
 	}
 	for v := range bias {
 		m.bias[v].Store(math.Float32bits(bias[v]))
