@@ -26,6 +26,7 @@
 package features
 
 import (
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -607,16 +608,27 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
 }
 
+// maxLinks is how many of a message's URLs the features look at.
+const maxLinks = 64
+
+// linkHosts yields each of the first maxLinks URLs that has a host, with
+// the host.
+func linkHosts(urls []string) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for i, u := range urls {
+			if i >= maxLinks {
+				return
+			}
+			if host := urlHost(u); host != "" && !yield(u, host) {
+				return
+			}
+		}
+	}
+}
+
 func (e *Extractor) urls(m *textextract.Message) {
 	nIP := 0
-	for i, u := range m.URLs {
-		if i >= 64 {
-			break
-		}
-		host := urlHost(u)
-		if host == "" {
-			continue
-		}
+	for u, host := range linkHosts(m.URLs) {
 		if isNumericHost(host) {
 			nIP++
 			e.addStr(nsURL, "iphost")
@@ -921,7 +933,7 @@ func AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
 //
 // For each of Return-Path, Reply-To and Message-Id: whether its registered
 // domain is the From address's ("same"), another ("other") or missing
-// ("none"). For the links (the first 64): whether all, some or none point
+// ("none"). For the links (the first maxLinks): whether all, some or none point
 // into the From address's registered domain (a numeric host counts as
 // another domain), or there are no links; and how many registered domains
 // they name (up to 6).
@@ -956,14 +968,7 @@ func (e *Extractor) alignment(m *textextract.Message) {
 	var same, other int
 	var regs [6]string
 	nregs := 0
-	for i, u := range m.URLs {
-		if i >= 64 {
-			break
-		}
-		host := urlHost(u)
-		if host == "" {
-			continue
-		}
+	for _, host := range linkHosts(m.URLs) {
 		if isNumericHost(host) {
 			other++
 			continue
