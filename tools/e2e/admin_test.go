@@ -97,7 +97,7 @@ func TestAdmin(t *testing.T) {
 	for _, e := range got.Evidence {
 		kinds[e.Kind]++
 	}
-	if got.Class != "spam" || kinds["fingerprint.url-domain"] != 1 || kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 4 {
+	if got.Class != "spam" || kinds["fingerprint.url-domain"] != 1 || kinds["model"] != 1 || kinds["model.view"] != 4 || kinds["model.feature"] != 4 {
 		t.Fatalf("mxgatectl classify: %s", out)
 	}
 

@@ -200,7 +200,7 @@ type ClassifyRequest struct {
 	Prior []*v1.Score `protobuf:"bytes,3,rep,name=prior,proto3" json:"prior,omitempty"`
 	// When above 0, the evidence also breaks the statistical model's score
 	// down: one "model.view" entry per view of the model (detail "chars",
-	// "words" or "sequence") and "model.feature" entries for the features
+	// "words", "meta" or "sequence") and "model.feature" entries for the features
 	// with the largest shares (at most this many, at most 100; detail the
 	// feature's name), largest first. They are parts of the "model" entry,
 	// not added to the score again. Slower: for looking into a decision.

@@ -116,7 +116,7 @@ func TestClassifyExplain(t *testing.T) {
 		t.Errorf("--explain changed the result: %+v, plain %+v", e, p)
 	}
 	var sum float64
-	for _, v := range []string{"chars", "words", "sequence"} {
+	for _, v := range []string{"chars", "words", "meta", "sequence"} {
 		s, ok := e.Views[v]
 		if !ok {
 			t.Errorf("view %q missing: %v", v, e.Views)

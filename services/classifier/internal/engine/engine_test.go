@@ -123,13 +123,13 @@ func TestClassifyExplained(t *testing.T) {
 			total += ev.Weight
 		}
 	}
-	if kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 5 {
+	if kinds["model"] != 1 || kinds["model.view"] != 4 || kinds["model.feature"] != 5 {
 		t.Fatalf("evidence kinds %v: %+v", kinds, ex.Evidence)
 	}
 	if math.Abs(total-ex.Score) > 1e-9 || math.Abs(views-ex.Score) > 1e-4 {
 		t.Fatalf("score %v, evidence adds up to %v, views to %v", ex.Score, total, views)
 	}
-	if n := len(e.ClassifyExplained(raw(body), nil, 1000).Evidence); n != 1+3+MaxExplain {
+	if n := len(e.ClassifyExplained(raw(body), nil, 1000).Evidence); n != 1+4+MaxExplain {
 		t.Fatalf("%d evidence entries, want at most %d features", n, MaxExplain)
 	}
 	// GTUBE is counted once and not explained.

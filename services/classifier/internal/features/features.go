@@ -26,6 +26,7 @@
 package features
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"strconv"
@@ -55,11 +56,15 @@ type Config struct {
 	// domain agrees with the Return-Path, Reply-To and Message-Id
 	// domains and with the domains the links point to.
 	Alignment bool
+	// MetaView adds a third view (indices 2^(Bits+1) and up): the features
+	// both other views have (header, URL, attachment, structure and
+	// alignment features) alone.
+	MetaView bool
 }
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 4000, CharGram: 5, MaxWords: 1200, OSBWindow: 5, URLPathWords: true, Alignment: true}
+	return Config{Bits: 21, CharBytes: 4000, CharGram: 5, MaxWords: 1200, OSBWindow: 5, URLPathWords: true, Alignment: true, MetaView: true}
 }
 
 // Limits of Config.CharGram.
@@ -112,7 +117,7 @@ type Extractor struct {
 }
 
 // New returns an Extractor for cfg. Bits must be at most 24 (another value
-// gets the default): an Extractor keeps a bitmap of the 2^(Bits+1) feature
+// gets the default): an Extractor keeps a bitmap of the 3×2^Bits feature
 // indices, 512 KiB at the default 21 bits.
 func New(cfg Config) *Extractor {
 	if cfg.Bits == 0 || cfg.Bits > 24 {
@@ -127,14 +132,14 @@ func New(cfg Config) *Extractor {
 		cfg.CharGram = DefaultConfig().CharGram
 	}
 	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}, regs: map[string]string{}}
-	e.seen = make([]uint64, (2<<cfg.Bits+63)/64)
+	e.seen = make([]uint64, (3<<cfg.Bits+63)/64)
 	return e
 }
 
 // Config returns the extractor's configuration.
 func (e *Extractor) Config() Config { return e.cfg }
 
-// Extract returns the deduplicated feature indices (each < 2^(Bits+1)) of m,
+// Extract returns the deduplicated feature indices (each < 3×2^Bits) of m,
 // in a deterministic order: see ExtractViews. The slice is reused by the
 // next call.
 func (e *Extractor) Extract(m *textextract.Message) []uint32 {
@@ -142,12 +147,14 @@ func (e *Extractor) Extract(m *textextract.Message) []uint32 {
 	return fs
 }
 
-// ExtractViews returns the features of the two views of m a model scores
+// ExtractViews returns the features of the views of m a model scores
 // separately: fs[:split] is the character view (indices below 2^Bits: header,
 // URL, attachment and structure features, and character n-grams), fs[split:]
 // the word view (indices 2^Bits and up: the same header, URL, attachment and
-// structure features, and words and OSB pairs of the subject and text).
-// The slice is reused by the next call.
+// structure features, and words and OSB pairs of the subject and text) and,
+// with Config.MetaView, then the meta view (indices 2^(Bits+1) and up: the
+// header, URL, attachment and structure features alone), which starts at
+// MetaStart(fs, split, Bits). The slice is reused by the next call.
 func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int) {
 	for _, idx := range e.out {
 		e.seen[idx>>6] = 0
@@ -172,7 +179,20 @@ func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int
 	e.addShared()
 	e.tokens(m.Subject, nsSubjWord, nsSubjOSB, 64)
 	e.tokens(m.Text, nsWord, nsOSB, e.cfg.MaxWords)
+	if e.cfg.MetaView {
+		e.group = 2
+		e.addShared()
+	}
 	return e.out, split
+}
+
+// MetaStart returns where the meta view starts in features fs of
+// ExtractViews with the given split and hash bits: len(fs) when there is
+// none.
+func MetaStart(fs []uint32, split int, bits uint8) int {
+	// The views follow each other, so the view number never decreases.
+	i, _ := slices.BinarySearchFunc(fs[split:], uint32(2), func(f, v uint32) int { return cmp.Compare(f>>bits, v) })
+	return split + i
 }
 
 func (e *Extractor) add(h uint64) {

@@ -35,18 +35,31 @@ func TestExtractProperties(t *testing.T) {
 	e := New(cfg)
 	fs, split := e.ExtractViews(textextract.Parse([]byte(sample)))
 	seen := map[uint32]bool{}
+	meta := MetaStart(fs, split, cfg.Bits)
 	for k, f := range fs {
 		if seen[f] {
 			t.Fatalf("duplicate feature %d", f)
 		}
 		seen[f] = true
 		view := f >> cfg.Bits
-		if (k < split && view != 0) || (k >= split && view != 1) {
-			t.Fatalf("feature %d (%x) in wrong view", k, f)
+		if (k < split && view != 0) || (k >= split && k < meta && view != 1) || (k >= meta && view != 2) {
+			t.Fatalf("feature %d (%x) in wrong view (split %d, meta %d)", k, f, split, meta)
 		}
 	}
-	if split == 0 || split == len(fs) {
-		t.Fatalf("split = %d of %d", split, len(fs))
+	if split == 0 || meta == split || meta == len(fs) {
+		t.Fatalf("split = %d, meta = %d of %d", split, meta, len(fs))
+	}
+	// The meta view is the features the other two share: the head of the
+	// character view, in the same order.
+	for i, f := range fs[meta:] {
+		if fs[i] != f&(1<<cfg.Bits-1) {
+			t.Fatalf("meta feature %d (%x) is not character feature %d (%x)", i, f, i, fs[i])
+		}
+	}
+	cfg.MetaView = false
+	off, offSplit := New(cfg).ExtractViews(textextract.Parse([]byte(sample)))
+	if !slices.Equal(off, fs[:meta]) || offSplit != split || MetaStart(off, offSplit, cfg.Bits) != len(off) {
+		t.Fatalf("without MetaView: %d features (split %d), want the %d before the meta view", len(off), offSplit, meta)
 	}
 }
 
@@ -85,9 +98,9 @@ func TestURLPathWords(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.URLPathWords = false
 	without := New(cfg).Extract(msg)
-	// "remove.php", "id" and "7", in both views.
-	if len(withPath)-len(without) != 6 {
-		t.Errorf("path words added %d features, want 6", len(withPath)-len(without))
+	// "remove.php", "id" and "7", in all three views.
+	if len(withPath)-len(without) != 9 {
+		t.Errorf("path words added %d features, want 9", len(withPath)-len(without))
 	}
 	// The allocation-free hash equals the plain string feature.
 	e := New(DefaultConfig())

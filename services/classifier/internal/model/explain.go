@@ -18,16 +18,17 @@ type Contribution struct {
 // Explanation breaks a score down.
 type Explanation struct {
 	Score float64
-	// Views are the shares of the three views — "chars" and "words" (the
-	// regressions, their biases included) and "sequence" — after fusion;
+	// Views are the shares of the views — "chars", "words" and (in a
+	// model that has it) "meta" (the regressions, their biases included)
+	// and "sequence" — after fusion;
 	// they add up to Score (up to float rounding). A GTUBE message has the
 	// one part "gtube".
 	Views []Contribution
 	// Features are the features with the largest shares (at most the
 	// number asked for), largest absolute share first. A feature's share is
 	// its weight scaled as the fusion scales its view (a feature both views
-	// have counts once, with the sum of its two shares): all the features'
-	// shares and the two biases add up to the chars and words views.
+	// have counts once, with the sum of its shares): all the features'
+	// shares and the biases add up to the regressions' views.
 	// Names are those of features.Extractor.ExplainViews.
 	Features []Contribution
 }
@@ -37,6 +38,7 @@ const (
 	ViewChars    = "chars"
 	ViewWords    = "words"
 	ViewSequence = "sequence"
+	ViewMeta     = "meta"
 )
 
 // Explain scores msg like Score and breaks the score down, with the top
@@ -53,10 +55,12 @@ func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
 	scale := float64(m.scale)
 	var parts []Contribution
 	at := map[string]int{} // name → index in parts: a feature both views have is one part
-	viewNames := [Views]string{ViewChars, ViewWords}
-	views := make([]Contribution, 0, Views+1)
-	for v, r := range [Views][2]int{{0, split}, {split, len(fs)}} {
-		f := float64(norm(r[1]-r[0])) / Views * scale
+	viewNames := [MaxViews]string{ViewChars, ViewWords, ViewMeta}
+	views := make([]Contribution, 0, MaxViews+1)
+	vr := m.viewRanges(fs, split)
+	for v := range m.views() {
+		r := vr[v]
+		f := float64(norm(r[1]-r[0])) * float64(m.viewFactor(v)) * scale
 		for i := r[0]; i < r[1]; i++ {
 			w := float64(m.w(fs[i]))
 			if w == 0 {
@@ -69,7 +73,7 @@ func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
 			at[names[i]] = len(parts)
 			parts = append(parts, Contribution{Name: names[i], Score: w * f})
 		}
-		views = append(views, Contribution{Name: viewNames[v], Score: float64(m.viewScore(v, fs[r[0]:r[1]])) / Views * scale})
+		views = append(views, Contribution{Name: viewNames[v], Score: float64(m.viewScore(v, fs[r[0]:r[1]])*m.viewFactor(v)) * scale})
 	}
 	seq := s.sequence(msg)
 	if len(m.seq) > 0 {

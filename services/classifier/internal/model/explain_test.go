@@ -23,10 +23,13 @@ func TestExplainAddsUp(t *testing.T) {
 				regressions += v.Score
 			}
 		}
-		if len(all.Views) != 3 || math.Abs(views-all.Score) > 1e-4 {
+		if len(all.Views) != m.views()+1 || math.Abs(views-all.Score) > 1e-4 {
 			t.Fatalf("views %+v add up to %g, score %g", all.Views, views, all.Score)
 		}
-		sum := float64(m.b(0)+m.b(1)) / Views * float64(m.scale)
+		var sum float64
+		for v := range m.views() {
+			sum += float64(m.b(v)*m.viewFactor(v)) * float64(m.scale)
+		}
 		names := map[string]bool{}
 		for i, f := range all.Features {
 			sum += f.Score

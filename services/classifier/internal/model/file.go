@@ -41,7 +41,7 @@ func (m *Model) Save(w io.Writer) error {
 	bw.WriteString(magic)
 	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(pj)))])
 	bw.Write(pj)
-	for v := range m.bias {
+	for v := range m.views() {
 		binary.Write(bw, binary.LittleEndian, m.bias[v].Load())
 	}
 	nz := 0
@@ -141,11 +141,14 @@ func Load(r io.Reader) (*Model, error) {
 	if !p.Features.Valid() {
 		return nil, fmt.Errorf("%w: features %+v", ErrFormat, p.Features)
 	}
+	if math.IsNaN(p.MetaWeight) || math.IsInf(p.MetaWeight, 0) {
+		return nil, fmt.Errorf("%w: meta view weight", ErrFormat)
+	}
 	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
 		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
 	}
 	m := newModel(p)
-	for v := range m.bias {
+	for v := range m.views() {
 		var bias uint32
 		if err := binary.Read(br, binary.LittleEndian, &bias); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrFormat, err)

@@ -1,10 +1,11 @@
-// Package model is the statistical spam model: a fusion of two logistic
+// Package model is the statistical spam model: a fusion of logistic
 // regressions over binary hashed features (see package features), one on
-// the character view of a message and one on its word view, each trained
-// with several seeded passes of online gradient steps, and of a sequence
-// view: a character-level Markov model of each class (see SeqConfig). The
-// score is the mean of the two log-odds plus the sequence view's weighted
-// log-likelihood ratio, divided by a temperature.
+// the character view of a message, one on its word view and (in models
+// that have it) one on its meta view, each trained with several seeded
+// passes of online gradient steps, and of a sequence view: a
+// character-level Markov model of each class (see SeqConfig). The score is
+// the mean of the two content views' log-odds plus the meta view's and the
+// sequence view's, each weighted, divided by a temperature.
 //
 // Score is safe to call concurrently with Learn and Unlearn: weights are
 // read and written with atomic 32-bit operations, and writers are
@@ -53,6 +54,10 @@ type Params struct {
 	FeedbackRate float64
 	// Seq is the sequence view (zero: none).
 	Seq SeqConfig
+	// MetaWeight is the weight in the fusion of the meta view's log-odds
+	// (a third regression, over the header, URL, attachment and structure
+	// features alone; used when Features.MetaView is set).
+	MetaWeight float64
 	// MinWeight drops the trained weights smaller than it in absolute
 	// value. A feature's share of the score is its weight over the square
 	// root of the view's feature count (thousands), halved and divided by
@@ -65,14 +70,14 @@ type Params struct {
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
 	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.5, FeedbackRate: 13.5,
-		Seq: DefaultSeqConfig(), MinWeight: 0.01}
+		Seq: DefaultSeqConfig(), MinWeight: 0.01, MetaWeight: 0.05}
 }
 
 // Model is a trained classifier.
 type Model struct {
 	params  Params
 	weights []uint32             // float32 bits, accessed atomically; view v at [v<<Bits, (v+1)<<Bits)
-	bias    [Views]atomic.Uint32 // float32 bits
+	bias    [MaxViews]atomic.Uint32 // float32 bits; views() of them used
 	mu      sync.Mutex           // serialises writers
 	pool    sync.Pool            // *Scorer
 	scale   float32              // 1 / Temperature
@@ -82,7 +87,8 @@ type Model struct {
 func newModel(p Params) *Model {
 	ext := features.New(p.Features) // normalises the config
 	p.Features = ext.Config()
-	m := &Model{params: p, weights: make([]uint32, Views<<p.Features.Bits)}
+	m := &Model{params: p}
+	m.weights = make([]uint32, m.views()<<p.Features.Bits)
 	m.pool.New = func() any { return m.NewScorer() }
 	t := p.Temperature
 	if t <= 0 {
@@ -103,8 +109,40 @@ func (m *Model) addW(i uint32, d float32) {
 
 func (m *Model) b(v int) float32 { return math.Float32frombits(m.bias[v].Load()) }
 
-// Views is the number of feature views, each a separate logistic regression.
-const Views = 2
+// Views is the number of content views (chars and words), whose
+// regressions' log-odds are averaged; MaxViews counts the meta view too.
+const (
+	Views    = 2
+	MaxViews = 3
+)
+
+// views is the number of regressions the model has: Views, plus the meta
+// view when its features are extracted.
+func (m *Model) views() int {
+	if m.params.Features.MetaView {
+		return MaxViews
+	}
+	return Views
+}
+
+// viewRanges returns the bounds in fs (features of ExtractViews with the
+// given split) of each regression's features: chars, words, meta (empty
+// without the meta view).
+func (m *Model) viewRanges(fs []uint32, split int) [MaxViews][2]int {
+	meta := len(fs)
+	if m.params.Features.MetaView {
+		meta = features.MetaStart(fs, split, m.params.Features.Bits)
+	}
+	return [MaxViews][2]int{{0, split}, {split, meta}, {meta, len(fs)}}
+}
+
+// viewFactor is the weight of view v's log-odds in the fusion.
+func (m *Model) viewFactor(v int) float32 {
+	if v < Views {
+		return 1.0 / Views
+	}
+	return float32(m.params.MetaWeight)
+}
 
 // Scorer scores messages with a Model; it is not safe for concurrent use.
 type Scorer struct {
@@ -168,10 +206,16 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 	return sum*norm(len(fs)) + m.b(v)
 }
 
-// scoreFeatures fuses the views: the mean of the two regressions' log-odds
-// plus the sequence view's log-odds of seq, divided by the temperature.
+// scoreFeatures fuses the views: the mean of the two content regressions'
+// log-odds, plus MetaWeight times the meta view's, plus the sequence view's
+// log-odds of seq, divided by the temperature.
 func (m *Model) scoreFeatures(fs []uint32, split int, seq []byte) float64 {
-	return float64(((m.viewScore(0, fs[:split])+m.viewScore(1, fs[split:]))/Views + m.seqScore(seq)) * m.scale)
+	r := m.viewRanges(fs, split)
+	s := (m.viewScore(0, fs[:split]) + m.viewScore(1, fs[split:r[1][1]])) / Views
+	if m.views() > Views {
+		s += m.viewFactor(2) * m.viewScore(2, fs[r[2][0]:r[2][1]])
+	}
+	return float64((s + m.seqScore(seq)) * m.scale)
 }
 
 // Score scores msg with a pooled Scorer; safe for concurrent use.
@@ -216,8 +260,11 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 	}
 	g := dir * y * float32(m.params.FeedbackRate)
 	m.mu.Lock()
-	m.step(fs[:split], g)
-	m.step(fs[split:], g)
+	for _, r := range m.viewRanges(fs, split) {
+		if r[0] < r[1] {
+			m.step(fs[r[0]:r[1]], g)
+		}
+	}
 	m.mu.Unlock()
 	m.pool.Put(s)
 }

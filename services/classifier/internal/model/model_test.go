@@ -238,3 +238,44 @@ func saved(t *testing.T, m *Model) []byte {
 	}
 	return buf.Bytes()
 }
+
+// A model without the meta view (as every model file from before it) has
+// two regressions: its file, scores and explanations have no trace of a
+// third, and a model with it scores differently.
+func TestMetaViewOff(t *testing.T) {
+	p := smallParams()
+	p.Features.MetaView = false
+	off, _ := trainSynth(t, p)
+	on, _ := trainSynth(t, smallParams())
+	if len(off.weights) != Views<<p.Features.Bits || len(on.weights) != MaxViews<<p.Features.Bits {
+		t.Fatalf("weights: %d without the meta view, %d with it", len(off.weights), len(on.weights))
+	}
+	m2, err := Load(bytes.NewReader(saved(t, off)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := synth(1, true, 77)[0]
+	if a, b := off.Score(msg), m2.Score(msg); a != b {
+		t.Fatalf("score %v after load, %v before", b, a)
+	}
+	if off.Score(msg) == on.Score(msg) {
+		t.Fatalf("the meta view changed no score (%v)", on.Score(msg))
+	}
+	for _, v := range off.Explain(msg, 0).Views {
+		if v.Name == ViewMeta {
+			t.Fatalf("meta view in the explanation of a model without it: %+v", v)
+		}
+	}
+	var meta bool
+	for _, v := range on.Explain(msg, 0).Views {
+		meta = meta || v.Name == ViewMeta && v.Score != 0
+	}
+	if !meta {
+		t.Fatalf("no meta view in %+v", on.Explain(msg, 0).Views)
+	}
+	bad := smallParams()
+	bad.MetaWeight = math.NaN()
+	if _, err := Train(context.Background(), bad, nil, nil); err == nil {
+		t.Error("Train accepted a NaN meta view weight")
+	}
+}

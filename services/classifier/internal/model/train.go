@@ -49,13 +49,16 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	if !p.Seq.valid() {
 		return nil, fmt.Errorf("model: train: invalid sequence view %+v", p.Seq)
 	}
+	if math.IsNaN(p.MetaWeight) || math.IsInf(p.MetaWeight, 0) {
+		return nil, fmt.Errorf("model: train: invalid meta view weight %v", p.MetaWeight)
+	}
 	m := newModel(p)
 	order := make([]int, len(examples))
 	for i := range order {
 		order[i] = i
 	}
 	w := make([]float32, len(m.weights))
-	var bias [Views]float32
+	var bias [MaxViews]float32
 	const biasRate = 0.05
 	hamWeight := float32(p.HamWeight)
 	if hamWeight <= 0 {
@@ -77,14 +80,14 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	}
 	runs := max(p.Runs, 1)
 	var acc []float32
-	var accBias [Views]float32
+	var accBias [MaxViews]float32
 	if runs > 1 {
 		acc = make([]float32, len(w))
 	}
 	for run := 0; run < runs; run++ {
 		if run > 0 {
 			clear(w)
-			bias = [Views]float32{}
+			bias = [MaxViews]float32{}
 			for i := range order {
 				order[i] = i
 			}
@@ -105,8 +108,10 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 				if ex.Spam {
 					y, r = 1, rate
 				}
-				learn(0, ex.Features[:ex.Split], y, r)
-				learn(1, ex.Features[ex.Split:], y, r)
+				vr := m.viewRanges(ex.Features, ex.Split)
+				for v := range m.views() {
+					learn(v, ex.Features[vr[v][0]:vr[v][1]], y, r)
+				}
 			}
 			if progress != nil {
 				progress(run*p.Epochs + epoch)

@@ -218,7 +218,7 @@ func TestClassifyGRPC(t *testing.T) {
 	for _, e := range explained.GetEvidence() {
 		kinds[e.GetKind()]++
 	}
-	if kinds["model"] != 1 || kinds["model.view"] != 3 || kinds["model.feature"] != 3 || !hasEvidence(ham, "model") || len(ham.GetEvidence()) != len(explained.GetEvidence())-6 {
+	if kinds["model"] != 1 || kinds["model.view"] != 4 || kinds["model.feature"] != 3 || !hasEvidence(ham, "model") || len(ham.GetEvidence()) != len(explained.GetEvidence())-7 {
 		t.Fatalf("explained evidence %v; plain %v", explained.GetEvidence(), ham.GetEvidence())
 	}
 	if len(explained.GetVerdict().GetScores()) != len(ham.GetVerdict().GetScores()) {
