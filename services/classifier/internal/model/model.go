@@ -76,12 +76,12 @@ func DefaultParams() Params {
 // Model is a trained classifier.
 type Model struct {
 	params  Params
-	weights []uint32             // float32 bits, accessed atomically; view v at [v<<Bits, (v+1)<<Bits)
+	weights []uint32                // float32 bits, accessed atomically; view v at [v<<Bits, (v+1)<<Bits)
 	bias    [MaxViews]atomic.Uint32 // float32 bits; views() of them used
-	mu      sync.Mutex           // serialises writers
-	pool    sync.Pool            // *Scorer
-	scale   float32              // 1 / Temperature
-	seq     []int8               // sequence table (see SeqConfig); read-only
+	mu      sync.Mutex              // serialises writers
+	pool    sync.Pool               // *Scorer
+	scale   float32                 // 1 / Temperature
+	seq     []int8                  // sequence table (see SeqConfig); read-only
 }
 
 func newModel(p Params) *Model {
