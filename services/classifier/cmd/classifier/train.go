@@ -100,6 +100,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.IntVar(&p.Features.CharBytes, "char-bytes", p.Features.CharBytes, "bytes of the message the character n-grams cover")
 	fs.IntVar(&p.Features.MaxWords, "max-words", p.Features.MaxWords, "words of the text the word view reads")
 	fs.IntVar(&p.Seq.Bytes, "seq-bytes", p.Seq.Bytes, "bytes of the message the sequence view reads")
+	fs.IntVar(&p.Features.OSBWindow, "osb-window", p.Features.OSBWindow, "window of the OSB word pairs (1: words alone)")
 	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")
 	fs.BoolVar(&p.Features.MetaView, "meta-view", p.Features.MetaView, "the meta view: a regression over the header, URL, attachment and structure features alone (--meta-view=false leaves it out)")
 	fs.Float64Var(&p.MetaWeight, "meta-weight", p.MetaWeight, "weight of the meta view's log-odds in the fusion")
