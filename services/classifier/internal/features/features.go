@@ -64,7 +64,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 5, URLPathWords: true, Alignment: true, MetaView: true}
+	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 3, URLPathWords: true, Alignment: true, MetaView: true}
 }
 
 // Limits of Config.CharGram.
