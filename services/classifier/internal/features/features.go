@@ -64,7 +64,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 3, URLPathWords: true, Alignment: true, MetaView: true}
+	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 2, URLPathWords: true, Alignment: true, MetaView: true}
 }
 
 // Limits of Config.CharGram.
@@ -283,7 +283,8 @@ var nsNames = [...]string{
 
 // ExplainViews is ExtractViews (the same features in the same order) that
 // also returns the name of each feature: its family and what it was made
-// of, such as "word:free", "pair:click _ here" (one word between),
+// of, such as "word:free", "pair:click here" ("pair:click _ here" with
+// one word between, when the OSB window is above 2),
 // "url:reg:example.com" or `chars:"fre"`. It is slower than ExtractViews and
 // meant for explaining a score; the slices are reused by the next call.
 func (e *Extractor) ExplainViews(m *textextract.Message) (fs []uint32, split int, names []string) {

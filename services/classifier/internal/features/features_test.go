@@ -189,7 +189,9 @@ func TestExplainViewsMatchesExtract(t *testing.T) {
 }
 
 func TestExplainViewsNames(t *testing.T) {
-	fs, split, names := New(DefaultConfig()).ExplainViews(textextract.Parse([]byte(sample)))
+	cfg := DefaultConfig()
+	cfg.OSBWindow = 3 // pairs with a word between them too
+	fs, split, names := New(cfg).ExplainViews(textextract.Parse([]byte(sample)))
 	view := map[string]int{}
 	for i, n := range names {
 		if i < split {
