@@ -7,10 +7,11 @@
 //     canonical view of the message (the header fields used, then the
 //     decoded text), ASCII letters folded;
 //   - words and orthogonal sparse bigrams (OSB: word pairs within a window of
-//     5 with the gap as part of the feature) of the subject and the body, the
-//     subject ones prefixed with the field name;
+//     OSBWindow words, the gap part of the feature) of the subject and the
+//     body, the subject ones prefixed with the field name;
 //   - selected header fields: sender and reply-to domains, mailer, message-id
-//     shape, list headers, content type, priority;
+//     shape, list headers, content type, priority; with Alignment, whether
+//     the envelope, reply and link domains agree with the sender's;
 //   - URL host names, registered domains, top-level domains, numeric hosts
 //     and the words of URL paths and queries;
 //   - HTML markup: the tag names and tag/attribute pairs used;
@@ -117,8 +118,9 @@ type Extractor struct {
 }
 
 // New returns an Extractor for cfg. Bits must be at most 24 (another value
-// gets the default): an Extractor keeps a bitmap of the 3×2^Bits feature
-// indices, 512 KiB at the default 21 bits.
+// gets the default): an Extractor keeps a bitmap of its feature indices,
+// 2^Bits bits per view (768 KiB for the three views at the default 21
+// bits).
 func New(cfg Config) *Extractor {
 	if cfg.Bits == 0 || cfg.Bits > 24 {
 		cfg.Bits = DefaultConfig().Bits
@@ -132,7 +134,11 @@ func New(cfg Config) *Extractor {
 		cfg.CharGram = DefaultConfig().CharGram
 	}
 	e := &Extractor{cfg: cfg, mask: 1<<cfg.Bits - 1, names: map[string]string{}, regs: map[string]string{}}
-	e.seen = make([]uint64, (3<<cfg.Bits+63)/64)
+	views := 2
+	if cfg.MetaView {
+		views = 3
+	}
+	e.seen = make([]uint64, (views<<cfg.Bits+63)/64)
 	return e
 }
 
@@ -358,8 +364,7 @@ func (e *Extractor) headers(m *textextract.Message) {
 				e.addNamed(newHash(nsHeader).str(name).str(":noaddr").sum(), "header:", name, ":noaddr")
 			}
 		case "message-id":
-			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
-			reg := e.registered(strings.ToLower(dom))
+			reg := e.messageIDReg(v)
 			e.addNamed(newHash(nsHeader).str("mid:reg:").str(reg).sum(), "header:mid:reg:", reg)
 			e.addStr(nsHeader, "mid:shape:"+shape(v))
 		case "x-mailer", "user-agent", "x-mimeole", "content-type", "precedence", "x-priority",
@@ -959,28 +964,20 @@ func AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
 // another domain), or there are no links; and how many registered domains
 // they name (up to 6).
 func (e *Extractor) alignment(m *textextract.Message) {
-	from := e.addrReg(m.Header("From"))
+	from := e.addrReg(m.From)
 	if from == "" {
 		e.addStr(nsHeader, "align:nofrom")
 		return
 	}
-	for _, f := range [...]struct{ name, label string }{
-		{"Return-Path", "align:return-path:"},
-		{"Reply-To", "align:reply-to:"},
-		{"Message-Id", "align:message-id:"},
+	for _, f := range [...]struct{ label, reg string }{
+		{"align:return-path:", e.addrReg(m.Header("Return-Path"))},
+		{"align:reply-to:", e.addrReg(m.Header("Reply-To"))},
+		{"align:message-id:", e.messageIDReg(m.Header("Message-Id"))},
 	} {
-		v := m.Header(f.name)
-		var reg string
-		if f.name == "Message-Id" {
-			_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
-			reg = e.registered(strings.ToLower(dom))
-		} else {
-			reg = e.addrReg(v)
-		}
 		switch {
-		case reg == "":
+		case f.reg == "":
 			e.addStr(nsHeader, f.label+"none")
-		case reg == from:
+		case f.reg == from:
 			e.addStr(nsHeader, f.label+"same")
 		default:
 			e.addStr(nsHeader, f.label+"other")
@@ -1027,4 +1024,11 @@ func (e *Extractor) addrReg(v string) string {
 		return ""
 	}
 	return e.registered(strings.Trim(dom, "<> "))
+}
+
+// messageIDReg returns the registered domain of the Message-Id value v
+// (what follows its "@"), lower case.
+func (e *Extractor) messageIDReg(v string) string {
+	_, dom, _ := strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
+	return e.registered(strings.ToLower(dom))
 }

@@ -211,9 +211,9 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 // log-odds of seq, divided by the temperature.
 func (m *Model) scoreFeatures(fs []uint32, split int, seq []byte) float64 {
 	r := m.viewRanges(fs, split)
-	s := (m.viewScore(0, fs[:split]) + m.viewScore(1, fs[split:r[1][1]])) / Views
-	if m.views() > Views {
-		s += m.viewFactor(2) * m.viewScore(2, fs[r[2][0]:r[2][1]])
+	var s float32
+	for v := range m.views() {
+		s += m.viewFactor(v) * m.viewScore(v, fs[r[v][0]:r[v][1]])
 	}
 	return float64((s + m.seqScore(seq)) * m.scale)
 }
@@ -261,9 +261,7 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 	g := dir * y * float32(m.params.FeedbackRate)
 	m.mu.Lock()
 	for _, r := range m.viewRanges(fs, split) {
-		if r[0] < r[1] {
-			m.step(fs[r[0]:r[1]], g)
-		}
+		m.step(fs[r[0]:r[1]], g)
 	}
 	m.mu.Unlock()
 	m.pool.Put(s)
