@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -56,16 +54,10 @@ func runClassify(ctx context.Context, stdout io.Writer, args []string) error {
 	}
 	defer conn.Close()
 	enc := json.NewEncoder(stdout)
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
+	return eachMessage(ctx, files, *timeout, func(ctx context.Context, f string, raw []byte) error {
+		resp, err := client.Classify(ctx, &classifierv1.ClassifyRequest{Message: raw, Explain: uint32(min(*explain, 100))})
 		if err != nil {
 			return err
-		}
-		cctx, cancel := context.WithTimeout(ctx, *timeout)
-		resp, err := client.Classify(cctx, &classifierv1.ClassifyRequest{Message: raw, Explain: uint32(min(*explain, 100))})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
 		}
 		line := classifyLine{
 			File:         f,
@@ -77,9 +69,6 @@ func runClassify(ctx context.Context, stdout io.Writer, args []string) error {
 		for _, e := range resp.GetEvidence() {
 			line.Evidence = append(line.Evidence, evidenceLine{Kind: e.GetKind(), Detail: e.GetDetail(), Weight: e.GetWeight()})
 		}
-		if err := enc.Encode(line); err != nil {
-			return err
-		}
-	}
-	return nil
+		return enc.Encode(line)
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -106,6 +107,25 @@ func operands(fs *flag.FlagSet, args []string, use string) ([]string, error) {
 		return nil, errUsage
 	}
 	return pos, nil
+}
+
+// eachMessage reads each file and calls f with its name and content under
+// a context that ends after timeout; f's error is returned with the file's
+// name, and the first error stops the loop.
+func eachMessage(ctx context.Context, files []string, timeout time.Duration, f func(ctx context.Context, name string, raw []byte) error) error {
+	for _, name := range files {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err = f(cctx, name, raw)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // dialClassifier connects to the classifier's gRPC service at addr; the

@@ -49,16 +49,10 @@ func runReport(ctx context.Context, stdout io.Writer, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
+	return eachMessage(ctx, files, *timeout, func(ctx context.Context, f string, raw []byte) error {
+		resp, err := client.Report(ctx, &classifierv1.ReportRequest{Class: class, Mailbox: *mailbox, Message: raw, Undo: *undo})
 		if err != nil {
 			return err
-		}
-		cctx, cancel := context.WithTimeout(ctx, *timeout)
-		resp, err := client.Report(cctx, &classifierv1.ReportRequest{Class: class, Mailbox: *mailbox, Message: raw, Undo: *undo})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
 		}
 		verb := "reported as " + args[0]
 		if *undo {
@@ -68,7 +62,7 @@ func runReport(ctx context.Context, stdout io.Writer, args []string) error {
 		if resp.GetLearned() {
 			learned = ", model updated"
 		}
-		fmt.Fprintf(stdout, "%s: %s, %d fingerprints%s\n", f, verb, len(resp.GetFingerprints()), learned)
-	}
-	return nil
+		_, err = fmt.Fprintf(stdout, "%s: %s, %d fingerprints%s\n", f, verb, len(resp.GetFingerprints()), learned)
+		return err
+	})
 }
