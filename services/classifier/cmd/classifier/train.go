@@ -104,6 +104,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")
 	fs.BoolVar(&p.Features.MetaView, "meta-view", p.Features.MetaView, "the meta view: a regression over the header, URL, attachment and structure features alone (--meta-view=false leaves it out)")
 	fs.Float64Var(&p.MetaWeight, "meta-weight", p.MetaWeight, "weight of the meta view's log-odds in the fusion")
+	fs.Uint64Var(&p.Features.HashSeed, "hash-seed", p.Features.HashSeed, "mixed into the features' hashes: another value hashes the same features into other buckets")
 	fs.Func("bits", fmt.Sprintf("feature hash bits per view (8-24, default %d)", p.Features.Bits), func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 8)
 		if err != nil || n < 8 || n > 24 {

@@ -61,6 +61,11 @@ type Config struct {
 	// both other views have (header, URL, attachment, structure and
 	// alignment features) alone.
 	MetaView bool
+	// HashSeed is mixed into every feature's hash before it becomes an
+	// index: 0 in the default model. Another value puts the same
+	// features into other buckets, with other collisions; comparing the
+	// two measures how much of a figure is owed to one hashing's luck.
+	HashSeed uint64 `json:",omitempty"`
 }
 
 // DefaultConfig is the configuration of the default model.
@@ -206,7 +211,7 @@ func (e *Extractor) add(h uint64) {
 		e.shared = append(e.shared, h)
 		return
 	}
-	idx := uint32(mix(h))&e.mask | uint32(e.group)<<e.cfg.Bits
+	idx := uint32(mix(h^e.cfg.HashSeed))&e.mask | uint32(e.group)<<e.cfg.Bits
 	w := &e.seen[idx>>6]
 	old := *w
 	*w = old | 1<<(idx&63)

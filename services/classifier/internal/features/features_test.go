@@ -63,6 +63,32 @@ func TestExtractProperties(t *testing.T) {
 	}
 }
 
+func TestHashSeed(t *testing.T) {
+	msg := textextract.Parse([]byte(sample))
+	cfg := DefaultConfig()
+	base, baseSplit := New(cfg).ExtractViews(msg)
+	base = slices.Clone(base)
+	cfg.HashSeed = 0x2545F4914F6CDD1D
+	other, otherSplit := New(cfg).ExtractViews(msg)
+	// The same features in other buckets: as many in each view (give or
+	// take a collision) and almost none at the same index.
+	if d := len(other) - len(base); d < -2 || d > 2 || otherSplit-baseSplit < -2 || otherSplit-baseSplit > 2 {
+		t.Fatalf("%d features (split %d) with a hash seed, %d (split %d) without", len(other), otherSplit, len(base), baseSplit)
+	}
+	same := 0
+	for _, f := range other {
+		if slices.Contains(base, f) {
+			same++
+		}
+	}
+	if same > len(base)/20 {
+		t.Fatalf("%d of %d features keep their index under another hash seed", same, len(base))
+	}
+	if MetaStart(other, otherSplit, cfg.Bits) == len(other) || other[len(other)-1]>>cfg.Bits != 2 {
+		t.Fatal("the meta view is missing under another hash seed")
+	}
+}
+
 func TestDeliveryHeadersIgnored(t *testing.T) {
 	// Changing only Received and Date must not change the features.
 	other := "From: \"Shop\" <deals@shop.example.co.uk>\nTo: a@example.com, b@example.org\n" +

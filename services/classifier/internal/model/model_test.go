@@ -2,9 +2,11 @@ package model
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -109,6 +111,53 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		}
 		if !bytes.Equal(data, saved(t, m2)) {
 			t.Fatal("save(load(save(m))) != save(m)")
+		}
+	}
+}
+
+// A model trained with another hash seed keeps it in its file and scores
+// with it after loading; the default seed (0) is not written, so files
+// from before the setting read as 0 and the default model's bytes stay
+// the same.
+func TestHashSeedSaved(t *testing.T) {
+	p := smallParams()
+	p.Features.HashSeed = 12345
+	m, ex := trainSynth(t, p)
+	for i, e := range ex {
+		if s := m.ScoreExample(e); (s > 0) != e.Spam {
+			t.Fatalf("example %d (spam=%v) scored %g", i, e.Spam, s)
+		}
+	}
+	m2, err := Load(bytes.NewReader(saved(t, m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Params().Features.HashSeed != 12345 {
+		t.Fatalf("hash seed %d after load", m2.Params().Features.HashSeed)
+	}
+	for _, msg := range append(synth(5, false, 5), synth(5, true, 6)...) {
+		if a, b := m.Score(msg), m2.Score(msg); a != b {
+			t.Fatalf("score %v after load, %v before", b, a)
+		}
+	}
+	m0, _ := trainSynth(t, smallParams())
+	for _, c := range []struct {
+		m    *Model
+		want bool
+	}{{m, true}, {m0, false}} {
+		zr, err := gzip.NewReader(bytes.NewReader(saved(t, c.m)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(raw, []byte(`"HashSeed":12345`)); got != c.want {
+			t.Fatalf("hash seed in the file: %v, want %v", got, c.want)
+		}
+		if !c.want && bytes.Contains(raw, []byte("HashSeed")) {
+			t.Fatal("the default hash seed is written to the model file")
 		}
 	}
 }
