@@ -767,20 +767,30 @@ var foldTable = func() (t [256]byte) {
 // appendFolded appends s to dst (up to limit bytes in all), ASCII letters
 // lower-cased and runs of white space as one space.
 func appendFolded(dst []byte, s string, limit int) []byte {
-	space := false
-	for i := 0; i < len(s) && len(dst) < limit; i++ {
-		c := foldTable[s[i]]
-		if c == ' ' {
-			if space {
-				continue
-			}
-			space = true
-		} else {
-			space = false
-		}
-		dst = append(dst, c)
+	n := len(dst)
+	room := min(limit-n, len(s))
+	if room <= 0 {
+		return dst
 	}
-	return dst
+	// Written by index into room bytes grown once: appending byte by byte
+	// costs a capacity check per byte.
+	dst = slices.Grow(dst, room)[:n+room]
+	out := dst[n:]
+	j := 0
+	space := 0 // 1 after a space
+	for i := 0; i < len(s) && j < len(out); i++ {
+		c := foldTable[s[i]]
+		// Without a branch: a space after a space is written and then
+		// overwritten.
+		sp := 0
+		if c == ' ' {
+			sp = 1
+		}
+		out[j] = c
+		j += 1 - sp&space
+		space = sp
+	}
+	return dst[:n+j]
 }
 
 // splitAddress splits `"Name" <addr>` into its display name and address.
