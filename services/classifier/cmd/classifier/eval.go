@@ -32,10 +32,14 @@ func runEval(ctx context.Context, args []string) error {
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
 	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
+	views := fs.Bool("views", false, "with --scores, also give each view's share of the score on every line (\"chars=… words=… meta=… sequence=…\", adding up to the score)")
 	p := model.DefaultParams()
 	trainingFlags(fs, &p)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *views && *scoresOut == "" {
+		return fmt.Errorf("--views needs --scores")
 	}
 	files, err := loadLabelled(*ham, *spam)
 	if err != nil {
@@ -46,6 +50,7 @@ func runEval(ctx context.Context, args []string) error {
 	msgs := eval.Parse(files)
 	ex := eval.ExamplesOf(p, files, msgs)
 	var scores []float64
+	var shares [][]model.Contribution // with --views, in the order of scores
 	split := fmt.Sprintf("%d-fold CV, seed %d", *folds, *seed)
 	if *testMatch != "" {
 		test := make([]bool, len(files))
@@ -58,11 +63,25 @@ func runEval(ctx context.Context, args []string) error {
 			}
 		}
 		prog.printf("training on %d messages", len(files)-len(tf))
-		scores, err = eval.HoldOut(ctx, p, ex, test)
+		err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
+			scores = append(scores, m.ScoreExample(ex[i]))
+			if *views {
+				shares = append(shares, m.ExampleViews(ex[i]))
+			}
+		})
 		split = fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
 		files, msgs = tf, tm
 	} else {
-		scores, err = eval.CrossValidate(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) })
+		scores = make([]float64, len(ex))
+		if *views {
+			shares = make([][]model.Contribution, len(ex))
+		}
+		err = eval.CrossValidateFunc(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) }, func(m *model.Model, i int) {
+			scores[i] = m.ScoreExample(ex[i])
+			if *views {
+				shares[i] = m.ExampleViews(ex[i])
+			}
+		})
 	}
 	if err != nil {
 		return err
@@ -75,7 +94,7 @@ func runEval(ctx context.Context, args []string) error {
 		hard[i] = !f.Spam && strings.HasPrefix(f.Group(), "hard-ham")
 	}
 	if *scoresOut != "" {
-		if err := writeScores(*scoresOut, files, scores); err != nil {
+		if err := writeScores(*scoresOut, files, scores, shares); err != nil {
 			return err
 		}
 	}
@@ -122,8 +141,9 @@ func runEval(ctx context.Context, args []string) error {
 
 // writeScores writes one line per message, "ham|spam SCORE PATH", highest
 // score first: the head of the ham lines and the tail of the spam lines are
-// the messages the model ranks worst.
-func writeScores(path string, files []eval.File, scores []float64) error {
+// the messages the model ranks worst. With shares (one per message), each
+// view's share follows the score as "name=share".
+func writeScores(path string, files []eval.File, scores []float64, shares [][]model.Contribution) error {
 	order := make([]int, len(files))
 	for i := range order {
 		order[i] = i
@@ -135,7 +155,13 @@ func writeScores(path string, files []eval.File, scores []float64) error {
 		if files[i].Spam {
 			label = "spam"
 		}
-		fmt.Fprintf(&buf, "%s %.4f %s\n", label, scores[i], files[i].Path)
+		fmt.Fprintf(&buf, "%s %.4f ", label, scores[i])
+		if shares != nil {
+			for _, v := range shares[i] {
+				fmt.Fprintf(&buf, "%s=%.4f ", v.Name, v.Score)
+			}
+		}
+		fmt.Fprintf(&buf, "%s\n", files[i].Path)
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

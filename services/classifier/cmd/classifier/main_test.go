@@ -75,7 +75,8 @@ func TestClassifyJSON(t *testing.T) {
 func TestWriteScoresOrder(t *testing.T) {
 	files := []eval.File{{Path: "h1"}, {Path: "s1", Spam: true}, {Path: "h2"}, {Path: "s2", Spam: true}}
 	path := filepath.Join(t.TempDir(), "scores")
-	if err := writeScores(path, files, []float64{-3, 4.5, 1.25, -0.5}); err != nil {
+	scores := []float64{-3, 4.5, 1.25, -0.5}
+	if err := writeScores(path, files, scores, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)
@@ -85,6 +86,22 @@ func TestWriteScoresOrder(t *testing.T) {
 	want := "spam 4.5000 s1\nham 1.2500 h2\nspam -0.5000 s2\nham -3.0000 h1\n"
 	if string(got) != want {
 		t.Errorf("scores file:\n%s\nwant:\n%s", got, want)
+	}
+	// With --views each line gives the views' shares between score and path.
+	shares := make([][]model.Contribution, len(scores))
+	for i, sc := range scores {
+		shares[i] = []model.Contribution{{Name: model.ViewChars, Score: sc / 2}, {Name: model.ViewSequence, Score: sc / 2}}
+	}
+	if err := writeScores(path, files, scores, shares); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	want = "spam 4.5000 chars=2.2500 sequence=2.2500 s1\nham 1.2500 chars=0.6250 sequence=0.6250 h2\n" +
+		"spam -0.5000 chars=-0.2500 sequence=-0.2500 s2\nham -3.0000 chars=-1.5000 sequence=-1.5000 h1\n"
+	if string(got) != want {
+		t.Errorf("scores file with views:\n%s\nwant:\n%s", got, want)
 	}
 }
 

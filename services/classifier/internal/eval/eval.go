@@ -94,15 +94,28 @@ func ExamplesOf(p model.Params, files []File, msgs []*textextract.Message) []mod
 }
 
 // CrossValidate runs stratified k-fold cross-validation: ham and spam are
-// each shuffled with seed and dealt round-robin into k folds; each fold is
+// each shuffled with seed and dealt round-robin into folds; each fold is
 // scored by a model trained on the other k-1. It returns each example's
 // out-of-fold score. progress, if not nil, is called after each fold.
 func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int)) ([]float64, error) {
+	scores := make([]float64, len(ex))
+	err := CrossValidateFunc(ctx, p, ex, k, seed, progress, func(m *model.Model, i int) {
+		scores[i] = m.ScoreExample(ex[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return scores, nil
+}
+
+// CrossValidateFunc runs the cross-validation of CrossValidate and calls
+// visit with each example's index and the model trained without its fold,
+// for whatever the caller wants to know of the out-of-fold model.
+func CrossValidateFunc(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int), visit func(m *model.Model, i int)) error {
 	if k < 2 {
-		return nil, fmt.Errorf("%w: need at least 2 folds", ErrCorpus)
+		return fmt.Errorf("%w: need at least 2 folds", ErrCorpus)
 	}
 	folds := AssignFolds(ex, k, seed)
-	scores := make([]float64, len(ex))
 	for f := 0; f < k; f++ {
 		var train []model.Example
 		for i, e := range ex {
@@ -112,23 +125,36 @@ func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k in
 		}
 		m, err := model.Train(ctx, p, train, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i, e := range ex {
+		for i := range ex {
 			if folds[i] == f {
-				scores[i] = m.ScoreExample(e)
+				visit(m, i)
 			}
 		}
 		if progress != nil {
 			progress(f)
 		}
 	}
-	return scores, nil
+	return nil
 }
 
 // HoldOut trains one model on the examples not marked in test and returns
 // the scores of those marked, in order.
 func HoldOut(ctx context.Context, p model.Params, ex []model.Example, test []bool) ([]float64, error) {
+	var scores []float64
+	err := HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
+		scores = append(scores, m.ScoreExample(ex[i]))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return scores, nil
+}
+
+// HoldOutFunc trains the model of HoldOut and calls visit with it and the
+// index of each example marked in test, in order.
+func HoldOutFunc(ctx context.Context, p model.Params, ex []model.Example, test []bool, visit func(m *model.Model, i int)) error {
 	var train []model.Example
 	for i, e := range ex {
 		if !test[i] {
@@ -136,19 +162,18 @@ func HoldOut(ctx context.Context, p model.Params, ex []model.Example, test []boo
 		}
 	}
 	if len(train) == 0 || len(train) == len(ex) {
-		return nil, fmt.Errorf("%w: empty training or test set", ErrCorpus)
+		return fmt.Errorf("%w: empty training or test set", ErrCorpus)
 	}
 	m, err := model.Train(ctx, p, train, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var scores []float64
-	for i, e := range ex {
+	for i := range ex {
 		if test[i] {
-			scores = append(scores, m.ScoreExample(e))
+			visit(m, i)
 		}
 	}
-	return scores, nil
+	return nil
 }
 
 // AssignFolds returns the fold of each example (stratified, seeded).

@@ -148,6 +148,32 @@ func TestCrossValidateSmoke(t *testing.T) {
 	if !slices.Equal(scores, again) {
 		t.Error("cross-validation is not deterministic")
 	}
+	// CrossValidateFunc visits every example once, with the model of its
+	// fold: one model per fold, the one CrossValidate scored it with.
+	folds := AssignFolds(ex, 3, 1)
+	byFold := map[int]*model.Model{}
+	visits := make([]int, len(ex))
+	err = CrossValidateFunc(context.Background(), p, ex, 3, 1, nil, func(m *model.Model, i int) {
+		visits[i]++
+		if prev, ok := byFold[folds[i]]; ok && prev != m {
+			t.Errorf("example %d: another model for fold %d", i, folds[i])
+		}
+		byFold[folds[i]] = m
+		if s := m.ScoreExample(ex[i]); s != scores[i] {
+			t.Errorf("example %d: %v from the visited model, %v from CrossValidate", i, s, scores[i])
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range visits {
+		if n != 1 {
+			t.Fatalf("example %d visited %d times", i, n)
+		}
+	}
+	if len(byFold) != 3 || byFold[0] == byFold[1] || byFold[1] == byFold[2] || byFold[0] == byFold[2] {
+		t.Errorf("%d distinct fold models, want 3", len(byFold))
+	}
 }
 
 // TestHoldOut trains on the older collections of a corpus subset and tests

@@ -55,8 +55,6 @@ func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
 	scale := float64(m.scale)
 	var parts []Contribution
 	at := map[string]int{} // name → index in parts: a feature both views have is one part
-	viewNames := [MaxViews]string{ViewChars, ViewWords, ViewMeta}
-	views := make([]Contribution, 0, MaxViews+1)
 	vr := m.viewRanges(fs, split)
 	for v := range m.views() {
 		r := vr[v]
@@ -73,18 +71,38 @@ func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
 			at[names[i]] = len(parts)
 			parts = append(parts, Contribution{Name: names[i], Score: w * f})
 		}
-		views = append(views, Contribution{Name: viewNames[v], Score: float64(m.viewScore(v, fs[r[0]:r[1]])*m.viewFactor(v)) * scale})
 	}
 	seq := s.sequence(msg)
-	if len(m.seq) > 0 {
-		views = append(views, Contribution{Name: ViewSequence, Score: float64(m.seqScore(seq)) * scale})
-	}
 	slices.SortStableFunc(parts, func(a, b Contribution) int {
 		return cmp.Compare(math.Abs(b.Score), math.Abs(a.Score))
 	})
 	return Explanation{
 		Score:    m.scoreFeatures(fs, split, seq),
-		Views:    views,
+		Views:    m.viewShares(fs, split, seq),
 		Features: parts[:min(max(top, 0), len(parts))],
 	}
+}
+
+// ExampleViews returns the shares of the views in the score of a
+// precomputed feature set (as returned by Extract), named and ordered as
+// in Explanation.Views; they add up to ScoreExample(ex).
+func (m *Model) ExampleViews(ex Example) []Contribution {
+	return m.viewShares(ex.Features, ex.Split, ex.Seq)
+}
+
+// viewShares returns each view's share of the fused score of fs (split
+// between the views at split) and seq.
+func (m *Model) viewShares(fs []uint32, split int, seq []byte) []Contribution {
+	viewNames := [MaxViews]string{ViewChars, ViewWords, ViewMeta}
+	scale := float64(m.scale)
+	views := make([]Contribution, 0, MaxViews+1)
+	vr := m.viewRanges(fs, split)
+	for v := range m.views() {
+		r := vr[v]
+		views = append(views, Contribution{Name: viewNames[v], Score: float64(m.viewScore(v, fs[r[0]:r[1]])*m.viewFactor(v)) * scale})
+	}
+	if len(m.seq) > 0 {
+		views = append(views, Contribution{Name: ViewSequence, Score: float64(m.seqScore(seq)) * scale})
+	}
+	return views
 }

@@ -76,3 +76,25 @@ func TestExplainNamesTheEvidence(t *testing.T) {
 		t.Fatalf("GTUBE: %+v", g)
 	}
 }
+
+// The views' shares of a precomputed example add up to its score, in the
+// order and with the names of Explanation.Views.
+func TestExampleViewsAddUp(t *testing.T) {
+	m, ex := trainSynth(t, smallParams())
+	want := []string{ViewChars, ViewWords, ViewMeta, ViewSequence}
+	for i, e := range ex {
+		views := m.ExampleViews(e)
+		var sum float64
+		var names []string
+		for _, v := range views {
+			sum += v.Score
+			names = append(names, v.Name)
+		}
+		if !slices.Equal(names, want) {
+			t.Fatalf("views %v, want %v", names, want)
+		}
+		if s := m.ScoreExample(e); math.Abs(sum-s) > 1e-4 {
+			t.Fatalf("example %d: views add up to %v, score %v", i, sum, s)
+		}
+	}
+}
