@@ -94,7 +94,7 @@ func ExamplesOf(p model.Params, files []File, msgs []*textextract.Message) []mod
 }
 
 // CrossValidate runs stratified k-fold cross-validation: ham and spam are
-// each shuffled with seed and dealt round-robin into folds; each fold is
+// each shuffled with seed and dealt round-robin into k folds; each fold is
 // scored by a model trained on the other k-1. It returns each example's
 // out-of-fold score. progress, if not nil, is called after each fold.
 func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int)) ([]float64, error) {
