@@ -1,6 +1,8 @@
 package features
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -318,6 +320,39 @@ func TestAlignment(t *testing.T) {
 			if strings.Contains(n, ":align:") {
 				t.Errorf("%s: feature %q without Config.Alignment", tc.name, n)
 			}
+		}
+	}
+}
+
+// appendFolded against a plain reference: fold each byte through
+// foldTable, drop a space that follows a space written by the same call,
+// stop at limit bytes in all.
+func TestAppendFoldedReference(t *testing.T) {
+	ref := func(dst []byte, s string, limit int) []byte {
+		space := false
+		for i := 0; i < len(s) && len(dst) < limit; i++ {
+			c := foldTable[s[i]]
+			if c == ' ' && space {
+				continue
+			}
+			space = c == ' '
+			dst = append(dst, c)
+		}
+		return dst
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := "aB \t\r\nZ.é"
+	for n := 0; n < 2000; n++ {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		prefix := []byte(" x "[:r.IntN(4)])
+		limit := r.IntN(50)
+		got := appendFolded(slices.Clone(prefix), string(b), limit)
+		want := ref(slices.Clone(prefix), string(b), limit)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendFolded(%q, %q, %d) = %q, want %q", prefix, b, limit, got, want)
 		}
 	}
 }
