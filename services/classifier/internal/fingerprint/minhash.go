@@ -5,12 +5,17 @@ import (
 	"sync"
 )
 
+// minhashLanes is NumHashes rounded up to whole 8-lane vectors: the
+// minima and keys are padded to it so that a vector implementation needs no
+// tail. The padding lanes' minima are computed and never read.
+const minhashLanes = (NumHashes + 7) &^ 7
+
 // minhashMul and minhashAdd are the fixed keys of the NumHashes hash
 // functions h_j(x) = x*mul_j + add_j (mod 2^64, mul_j odd: a permutation of
 // the 64-bit shingle hashes; the minimum is taken over the permuted values).
-var minhashMul, minhashAdd = func() (m, a [NumHashes]uint64) {
+var minhashMul, minhashAdd = func() (m, a [minhashLanes]uint64) {
 	s := uint64(0x6d78676174650001) // "mxgate" + 1
-	for i := range m {
+	for i := range NumHashes {
 		s += 0x9e3779b97f4a7c15
 		m[i] = mix64(s) | 1
 		s += 0x9e3779b97f4a7c15
@@ -100,7 +105,7 @@ func (s *scratch) signature(words []uint64) (sig Signature, ok bool) {
 		sh = append(sh, sh[0])
 	}
 	s.shingles = sh
-	var mins [NumHashes]uint64
+	var mins [minhashLanes]uint64
 	for i := range mins {
 		mins[i] = ^uint64(0)
 	}
@@ -120,14 +125,15 @@ func (s *scratch) signature(words []uint64) (sig Signature, ok bool) {
 // hash functions.
 const minhashBatch = 4
 
-// minhash lowers each mins[j] to the least h_j over the shingle hashes hs,
-// whose length is a multiple of minhashBatch. Taking several shingles per
-// pass loads each key and minimum once per batch, and the branch-free min
-// keeps the CPU from mispredicting while the minima still change often.
-func minhash(mins *[NumHashes]uint64, hs []uint64) {
+// minhashGeneric lowers each mins[j], j < NumHashes, to the least h_j over
+// the shingle hashes hs, whose length is a multiple of minhashBatch. Taking
+// several shingles per pass loads each key and minimum once per batch, and
+// the branch-free min keeps the CPU from mispredicting while the minima
+// still change often.
+func minhashGeneric(mins *[minhashLanes]uint64, hs []uint64) {
 	for ; len(hs) >= minhashBatch; hs = hs[minhashBatch:] {
 		h0, h1, h2, h3 := hs[0], hs[1], hs[2], hs[3]
-		for j := range mins {
+		for j := range NumHashes {
 			m, a := minhashMul[j], minhashAdd[j]
 			mins[j] = min(mins[j], min(h0*m+a, h1*m+a), min(h2*m+a, h3*m+a))
 		}
