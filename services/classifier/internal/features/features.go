@@ -741,14 +741,30 @@ func (e *Extractor) chars(m *textextract.Message) {
 	for i := 0; i < n-1; i++ {
 		w = w<<8 | uint64(b[i])
 	}
-	for i := n - 1; i < len(b); i++ {
-		w = w<<8 | uint64(b[i])
-		if e.trace {
+	if e.trace {
+		for i := n - 1; i < len(b); i++ {
+			w = w<<8 | uint64(b[i])
 			e.named(w&mask|nsChar<<40, nsNames[nsChar]+strconv.Quote(string(b[i+1-n:i+1])))
-			continue
 		}
-		e.add(w&mask | nsChar<<40)
+		return
 	}
+	// add, unrolled for the most numerous family: the view and hash seed
+	// are loaded once and out grown once.
+	seed, imask, view := e.cfg.HashSeed, e.mask, uint32(e.group)<<e.cfg.Bits
+	seen := e.seen
+	out := slices.Grow(e.out, len(b)-n+1)
+	k := len(out)
+	out = out[:cap(out)]
+	for _, c := range b[n-1:] {
+		w = w<<8 | uint64(c)
+		idx := uint32(mix((w&mask|nsChar<<40)^seed))&imask | view
+		word := &seen[idx>>6]
+		old := *word
+		*word = old | 1<<(idx&63)
+		out[k] = idx
+		k += 1 - int(old>>(idx&63)&1)
+	}
+	e.out = out[:k]
 }
 
 // foldTable maps ASCII upper-case letters to lower case and line breaks and
