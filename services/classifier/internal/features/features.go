@@ -113,6 +113,8 @@ type Extractor struct {
 	names  map[string]string // header name → lower case (see lowerName)
 	regs   map[string]string // host → registered domain (see registered)
 	win    []uint64
+	words  []uint64 // hashes of the words of a text (see tokens)
+	hashes []uint64 // feature hashes for addAll
 
 	// Tracing (ExplainViews only): the name of each feature in out, and of
 	// each hash in shared; the words in the OSB window.
@@ -219,6 +221,27 @@ func (e *Extractor) add(h uint64) {
 	// mispredict on the hot path.
 	e.out = append(e.out, idx)
 	e.out = e.out[:len(e.out)-int(old>>(idx&63)&1)]
+}
+
+// addAll adds the features hashed as hs to the current view, as add does
+// one by one, with the view, seed and output grown once: the character
+// n-grams and the words are most of a message's features. Not for the
+// shared features (group -1).
+func (e *Extractor) addAll(hs []uint64) {
+	seed, imask, view := e.cfg.HashSeed, e.mask, uint32(e.group)<<e.cfg.Bits
+	seen := e.seen
+	out := slices.Grow(e.out, len(hs))
+	k := len(out)
+	out = out[:cap(out)]
+	for _, h := range hs {
+		idx := uint32(mix(h^seed))&imask | view
+		w := &seen[idx>>6]
+		old := *w
+		*w = old | 1<<(idx&63)
+		out[k] = idx
+		k += 1 - int(old>>(idx&63)&1)
+	}
+	e.out = out[:k]
 }
 
 // addShared adds the features both views have to the current view.
@@ -518,25 +541,34 @@ func (e *Extractor) structure(m *textextract.Message) {
 // tokens adds words and OSB pairs of s (at most max words).
 func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
 	win := e.cfg.OSBWindow
-	if cap(e.win) < win {
-		e.win = make([]uint64, win)
-	}
-	ring := e.win[:win]
 	n := 0
-	forEachWord(s, max, &e.buf, func(w []byte) {
-		h := hashBytes(nsW, w)
-		if e.trace {
+	if e.trace {
+		if cap(e.win) < win {
+			e.win = make([]uint64, win)
+		}
+		ring := e.win[:win]
+		forEachWord(s, max, &e.buf, func(w []byte) {
+			h := hashBytes(nsW, w)
 			e.traceWord(h, w, n, nsW, nsPair, ring)
-		} else {
-			e.add(h)
-			for d := 1; d < win && d <= n; d++ {
-				prev := ring[(n-d)%win]
-				e.add(prev*31 + h ^ uint64(d)<<56 ^ nsPair<<48)
+			ring[n%win] = h
+			n++
+		})
+	} else {
+		// The words' hashes, then each word's feature and its pairs
+		// with the words before it.
+		words := appendWordHashes(e.words[:0], s, max, nsW)
+		e.words = words
+		n = len(words)
+		hs := e.hashes[:0]
+		for i, h := range words {
+			hs = append(hs, h)
+			for d := 1; d < win && d <= i; d++ {
+				hs = append(hs, words[i-d]*31+h^uint64(d)<<56^nsPair<<48)
 			}
 		}
-		ring[n%win] = h
-		n++
-	})
+		e.hashes = hs
+		e.addAll(hs)
+	}
 	e.addStr(nsStruct, "words:"+strconv.Itoa(log2(n))+":"+strconv.FormatUint(nsW, 10))
 }
 
@@ -566,9 +598,13 @@ func hashBytes(seed uint64, b []byte) uint64 {
 	return h
 }
 
+// maxWordBytes is the longest word kept whole; a longer one is cut there
+// and marked with a '*'.
+const maxWordBytes = 40
+
 // forEachWord calls f with each word of s, lower-cased: a word is a run of
 // letters, digits and the characters ' $ % ! - . (not at the ends), at
-// most 40 bytes long. The slice passed to f is reused.
+// most maxWordBytes bytes long. The slice passed to f is reused.
 func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 	n := 0
 	i := 0
@@ -612,12 +648,74 @@ func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 			i += sz
 		}
 		*buf = b
-		if len(b) > 40 {
-			b = append(b[:40], '*')
+		if len(b) > maxWordBytes {
+			b = append(b[:maxWordBytes], '*')
 		}
 		f(b)
 		n++
 	}
+}
+
+// appendWordHashes appends to hs hashBytes(seed, w) of each word w that
+// forEachWord(s, max, ...) yields, hashing as it scans instead of building
+// the words.
+func appendWordHashes(hs []uint64, s string, max int, seed uint64) []uint64 {
+	h0 := seed*0x9E3779B97F4A7C15 ^ 14695981039346656037
+	n := 0
+	i := 0
+	for i < len(s) && n < max {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if !isWordByte(c) {
+				i++
+				continue
+			}
+		} else {
+			r, sz := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				i += sz
+				continue
+			}
+		}
+		h := h0
+		size := 0 // bytes of the word so far; the first 40 are hashed
+		for i < len(s) {
+			c = s[i]
+			if c < utf8.RuneSelf {
+				l := wordFold[c]
+				if l == 0 {
+					if !wordJoiner[c] || i+1 >= len(s) || !isWordByte(s[i+1]) {
+						break
+					}
+					l = c
+				}
+				if size < maxWordBytes {
+					h = (h ^ uint64(l)) * 1099511628211
+				}
+				size++
+				i++
+				continue
+			}
+			r, sz := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				break
+			}
+			var tmp [utf8.UTFMax]byte
+			for _, l := range utf8.AppendRune(tmp[:0], unicode.ToLower(r)) {
+				if size < maxWordBytes {
+					h = (h ^ uint64(l)) * 1099511628211
+				}
+				size++
+			}
+			i += sz
+		}
+		if size > maxWordBytes {
+			h = (h ^ '*') * 1099511628211
+		}
+		hs = append(hs, h)
+		n++
+	}
+	return hs
 }
 
 // wordFold maps each ASCII word byte (see isWordByte) to its lower case,
@@ -748,23 +846,13 @@ func (e *Extractor) chars(m *textextract.Message) {
 		}
 		return
 	}
-	// add, unrolled for the most numerous family: the view and hash seed
-	// are loaded once and out grown once.
-	seed, imask, view := e.cfg.HashSeed, e.mask, uint32(e.group)<<e.cfg.Bits
-	seen := e.seen
-	out := slices.Grow(e.out, len(b)-n+1)
-	k := len(out)
-	out = out[:cap(out)]
+	hs := slices.Grow(e.hashes[:0], len(b)-n+1)
 	for _, c := range b[n-1:] {
 		w = w<<8 | uint64(c)
-		idx := uint32(mix((w&mask|nsChar<<40)^seed))&imask | view
-		word := &seen[idx>>6]
-		old := *word
-		*word = old | 1<<(idx&63)
-		out[k] = idx
-		k += 1 - int(old>>(idx&63)&1)
+		hs = append(hs, w&mask|nsChar<<40)
 	}
-	e.out = out[:k]
+	e.hashes = hs
+	e.addAll(hs)
 }
 
 // foldTable maps ASCII upper-case letters to lower case and line breaks and

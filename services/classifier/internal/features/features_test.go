@@ -356,3 +356,28 @@ func TestAppendFoldedReference(t *testing.T) {
 		}
 	}
 }
+
+// appendWordHashes against forEachWord and hashBytes on random text of
+// ASCII letters, digits, joiners, white space, upper- and lower-case
+// non-ASCII letters, a non-letter symbol, invalid UTF-8 and long words (cut
+// at maxWordBytes, also inside a multi-byte rune).
+func TestAppendWordHashesReference(t *testing.T) {
+	pieces := []string{"a", "Q", "7", "$", "'", "-", ".", "%", "!", " ", "\n", ",", "É", "ß", "Ω", "д", "中", "€", "\xff", "\xe2\x82",
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklm", "ÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉ"}
+	r := rand.New(rand.NewPCG(3, 4))
+	var buf []byte
+	for n := 0; n < 5000; n++ {
+		var sb strings.Builder
+		for range r.IntN(30) {
+			sb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		s := sb.String()
+		max := 1 + r.IntN(12)
+		seed := r.Uint64N(16)
+		var want []uint64
+		forEachWord(s, max, &buf, func(w []byte) { want = append(want, hashBytes(seed, w)) })
+		if got := appendWordHashes([]uint64{42}, s, max, seed); !slices.Equal(got[1:], want) || got[0] != 42 {
+			t.Fatalf("appendWordHashes(%q, %d, %d) = %x, want 42 then %x", s, max, seed, got, want)
+		}
+	}
+}
