@@ -14,6 +14,7 @@ package model
 
 import (
 	"errors"
+	"github.com/mxgate/mxgate/services/classifier/internal/hugepage"
 	"math"
 	"strings"
 	"sync"
@@ -88,7 +89,7 @@ func newModel(p Params) *Model {
 	ext := features.New(p.Features) // normalises the config
 	p.Features = ext.Config()
 	m := &Model{params: p}
-	m.weights = make([]uint32, m.views()<<p.Features.Bits)
+	m.weights = hugepage.Make[uint32](m.views() << p.Features.Bits)
 	m.pool.New = func() any { return m.NewScorer() }
 	t := p.Temperature
 	if t <= 0 {
