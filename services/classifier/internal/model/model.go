@@ -177,7 +177,7 @@ func (s *Scorer) sequence(msg *textextract.Message) []byte {
 	if len(s.m.seq) == 0 {
 		return nil
 	}
-	s.seq = features.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
+	s.seq = s.ext.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
 	return s.seq
 }
 
