@@ -114,11 +114,12 @@ type Extractor struct {
 	regs   map[string]string // host → registered domain (see registered)
 	win    []uint64
 	words  []uint64 // hashes of the words of a text (see tokens)
-	// The canonical view of chars; canon[textAt:] is the folded text of
-	// message textOf (all of it if textAll, else a prefix).
+	// The canonical view of chars; with folded, canon[textAt:] is the
+	// folded text of the message being extracted (all of it if textAll,
+	// else a prefix).
 	canon   []byte
 	textAt  int
-	textOf  *textextract.Message
+	folded  bool
 	textAll bool
 	hashes  []uint64 // feature hashes for addAll
 
@@ -182,7 +183,7 @@ func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int
 	e.shared = e.shared[:0]
 	e.labels = e.labels[:0]
 	e.sharedNames = e.sharedNames[:0]
-	e.textOf = nil
+	e.folded = false
 	e.group = -1
 	e.headers(m)
 	e.urls(m)
@@ -833,9 +834,10 @@ func (e *Extractor) chars(m *textextract.Message) {
 	start := len(b)
 	b = appendFolded(b, m.Text, limit)
 	e.canon = b
-	// Kept for AppendSequence, which folds the same text again; it is
-	// all of the text when the fold stopped short of the limit.
-	e.textOf, e.textAt, e.textAll = m, start, len(b) < limit
+	// Kept for ExtractViewsSequence, whose sequence reads the same folded
+	// text; it is all of the text when the fold stopped short of the
+	// limit.
+	e.folded, e.textAt, e.textAll = true, start, len(b) < limit
 	// The n-gram's bytes are the feature's hash before mixing (at most 5
 	// bytes, below the namespace bit).
 	n := e.cfg.CharGram
@@ -1091,24 +1093,18 @@ func appendSequenceHead(dst []byte, m *textextract.Message, limit int) []byte {
 	return appendFolded(dst, " ", limit)
 }
 
-// AppendSequence is the package's AppendSequence; for the message of the
-// last ExtractViews (not changed since), it copies the text as the
-// character view folded it instead of folding it again, where that covers
-// what the sequence needs.
-func (e *Extractor) AppendSequence(dst []byte, m *textextract.Message, limit int) []byte {
-	if m != e.textOf {
-		return AppendSequence(dst, m, limit)
+// ExtractViewsSequence is ExtractViews and AppendSequence(seq, m, limit)
+// in one: the sequence copies the text as the character view folded it,
+// where that covers what it needs, instead of folding it again.
+func (e *Extractor) ExtractViewsSequence(m *textextract.Message, seq []byte, limit int) (fs []uint32, split int, seqOut []byte) {
+	fs, split = e.ExtractViews(m)
+	seq = appendSequenceHead(seq, m, limit)
+	if room := limit - len(seq); e.folded && room > 0 {
+		if text := e.canon[e.textAt:]; room <= len(text) || e.textAll {
+			return fs, split, append(seq, text[:min(room, len(text))]...)
+		}
 	}
-	dst = appendSequenceHead(dst, m, limit)
-	text := e.canon[e.textAt:]
-	room := limit - len(dst)
-	if room <= 0 {
-		return dst
-	}
-	if room <= len(text) || e.textAll {
-		return append(dst, text[:min(room, len(text))]...)
-	}
-	return appendFolded(dst, m.Text, limit)
+	return fs, split, appendFolded(seq, m.Text, limit)
 }
 
 // alignment adds the Alignment features. A legitimate sender's mail

@@ -189,43 +189,27 @@ func TestAppendSequence(t *testing.T) {
 	}
 }
 
-// Extractor.AppendSequence, which copies the text the character view
-// folded, gives AppendSequence's bytes on every corpus message: at the
-// default sizes, with the character view shorter than the sequence (so that
-// it folds again), before any extraction and for another message than the
-// one extracted.
-func TestExtractorAppendSequence(t *testing.T) {
+// ExtractViewsSequence gives ExtractViews' features and AppendSequence's
+// bytes on every corpus message, at the default sizes and with the
+// character view shorter than the sequence (so that it folds again).
+func TestExtractViewsSequence(t *testing.T) {
 	short := DefaultConfig()
 	short.CharBytes = 700
-	exs := []*Extractor{New(DefaultConfig()), New(short)}
-	msgs := corpustest.Messages(t)
-	var prev *textextract.Message
-	for i, raw := range msgs {
-		msg := textextract.Parse(raw)
-		for k, ex := range exs {
-			if i == 0 {
-				check := func(limit int) {
-					if got, want := ex.AppendSequence([]byte("x"), msg, limit), AppendSequence([]byte("x"), msg, limit); !bytes.Equal(got, want) {
-						t.Fatalf("extractor %d, before any extraction, limit %d: %q, want %q", k, limit, got, want)
-					}
-				}
-				check(3000)
-			}
-			ex.ExtractViews(msg)
+	for _, cfg := range []Config{DefaultConfig(), short} {
+		ex, plain := New(cfg), New(cfg)
+		for i, raw := range corpustest.Messages(t) {
+			msg := textextract.Parse(raw)
+			want, wantSplit := plain.ExtractViews(msg)
 			for _, limit := range []int{0, 40, 3000, 5000, 100000} {
-				got := ex.AppendSequence([]byte("x"), msg, limit)
-				if want := AppendSequence([]byte("x"), msg, limit); !bytes.Equal(got, want) {
-					t.Fatalf("extractor %d, message %d, limit %d: %d bytes %.60q…, want %d bytes %.60q…", k, i, limit, len(got), got, len(want), want)
+				fs, split, seq := ex.ExtractViewsSequence(msg, []byte("x"), limit)
+				if !slices.Equal(fs, want) || split != wantSplit {
+					t.Fatalf("CharBytes %d, message %d: other features than ExtractViews", cfg.CharBytes, i)
 				}
-				if prev != nil {
-					got := ex.AppendSequence(nil, prev, limit)
-					if want := AppendSequence(nil, prev, limit); !bytes.Equal(got, want) {
-						t.Fatalf("extractor %d, message %d before the one extracted, limit %d: differs", k, i-1, limit)
-					}
+				if wantSeq := AppendSequence([]byte("x"), msg, limit); !bytes.Equal(seq, wantSeq) {
+					t.Fatalf("CharBytes %d, message %d, limit %d: %d bytes %.60q…, want %d bytes %.60q…", cfg.CharBytes, i, limit, len(seq), seq, len(wantSeq), wantSeq)
 				}
 			}
 		}
-		prev = msg
 	}
 }
 

@@ -167,8 +167,13 @@ func (s *Scorer) Score(msg *textextract.Message) float64 {
 	if HasGTUBE(msg) {
 		return GTUBEScore
 	}
-	fs, split := s.ext.ExtractViews(msg)
-	return s.m.scoreFeatures(fs, split, s.sequence(msg))
+	if len(s.m.seq) == 0 {
+		fs, split := s.ext.ExtractViews(msg)
+		return s.m.scoreFeatures(fs, split, nil)
+	}
+	fs, split, seq := s.ext.ExtractViewsSequence(msg, s.seq[:0], s.m.params.Seq.Bytes)
+	s.seq = seq
+	return s.m.scoreFeatures(fs, split, seq)
 }
 
 // sequence returns the byte sequence of msg the sequence view reads (nil
@@ -177,7 +182,7 @@ func (s *Scorer) sequence(msg *textextract.Message) []byte {
 	if len(s.m.seq) == 0 {
 		return nil
 	}
-	s.seq = s.ext.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
+	s.seq = features.AppendSequence(s.seq[:0], msg, s.m.params.Seq.Bytes)
 	return s.seq
 }
 
