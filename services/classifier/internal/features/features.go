@@ -686,7 +686,7 @@ func appendWordHashes(hs []uint64, s string, max int, seed uint64) []uint64 {
 			}
 		}
 		h := h0
-		size := 0 // bytes of the word so far; the first 40 are hashed
+		size := 0 // bytes of the word so far; the first maxWordBytes are hashed
 		for i < len(s) {
 			c = s[i]
 			if c < utf8.RuneSelf {
