@@ -10,17 +10,49 @@ import "golang.org/x/sys/cpu"
 // the check.
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
 
+// useAVX2 selects minhashAVX2 where AVX-512 is missing.
+var useAVX2 = cpu.X86.HasAVX2
+
+// minhashMulHi and minhashAddFlip are the keys as minhashAVX2 takes them:
+// the multipliers' high halves, and the addends plus 2^63 (see signBit).
+var minhashMulHi, minhashAddFlip = func() (hi, af [minhashLanes]uint64) {
+	for i := range hi {
+		hi[i] = minhashMul[i] >> 32
+		af[i] = minhashAdd[i] + signBit
+	}
+	return hi, af
+}()
+
+// signBit flips the order of uint64 values into that of int64 ones: x < y
+// unsigned exactly when int64(x^signBit) < int64(y^signBit), and adding it
+// is the same as flipping it.
+const signBit = 1 << 63
+
 // minhashAVX512 is written for 14 vectors of 8 lanes.
 const _ = uint(minhashLanes-14*8) + uint(14*8-minhashLanes)
 
 // minhash lowers each mins[j], j < NumHashes, to the least h_j over the
 // shingle hashes hs, whose length is a multiple of minhashBatch.
 func minhash(mins *[minhashLanes]uint64, hs []uint64) {
-	if useAVX512 {
+	switch {
+	case useAVX512:
 		minhashAVX512(mins, &minhashMul, &minhashAdd, hs)
-		return
+	case useAVX2:
+		minhashAVX2Unsigned(mins, hs)
+	default:
+		minhashGeneric(mins, hs)
 	}
-	minhashGeneric(mins, hs)
+}
+
+// minhashAVX2Unsigned runs minhashAVX2 on unsigned minima.
+func minhashAVX2Unsigned(mins *[minhashLanes]uint64, hs []uint64) {
+	for i := range mins {
+		mins[i] ^= signBit
+	}
+	minhashAVX2(mins, &minhashMul, &minhashMulHi, &minhashAddFlip, hs)
+	for i := range mins {
+		mins[i] ^= signBit
+	}
 }
 
 // minhashAVX512 lowers every mins[j] to the least hs[i]*mul[j]+add[j]. It
@@ -29,3 +61,10 @@ func minhash(mins *[minhashLanes]uint64, hs []uint64) {
 //
 //go:noescape
 func minhashAVX512(mins, mul, add *[minhashLanes]uint64, hs []uint64)
+
+// minhashAVX2 lowers every mins[j] (stored with the sign bit flipped) to
+// the least hs[i]*mul[j]+add[j], given mulHi[j] = mul[j]>>32 and
+// addFlip[j] = add[j]+2^63, in the same flipped form.
+//
+//go:noescape
+func minhashAVX2(mins, mul, mulHi, addFlip *[minhashLanes]uint64, hs []uint64)

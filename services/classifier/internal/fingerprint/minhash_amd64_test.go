@@ -14,6 +14,19 @@ func TestMinhashAVX512(t *testing.T) {
 	if !useAVX512 {
 		t.Skip("this CPU has no AVX-512 (F and DQ)")
 	}
+	checkMinhash(t, func(mins *[minhashLanes]uint64, hs []uint64) { minhashAVX512(mins, &minhashMul, &minhashAdd, hs) })
+}
+
+// TestMinhashAVX2 does the same for the AVX2 MinHash.
+func TestMinhashAVX2(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("this CPU has no AVX2")
+	}
+	checkMinhash(t, minhashAVX2Unsigned)
+}
+
+func checkMinhash(t *testing.T, f func(*[minhashLanes]uint64, []uint64)) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n <= 64*minhashBatch; n += minhashBatch {
 		hs := make([]uint64, n)
@@ -33,7 +46,7 @@ func TestMinhashAVX512(t *testing.T) {
 			}
 			got = want
 			minhashGeneric(&want, hs)
-			minhashAVX512(&got, &minhashMul, &minhashAdd, hs)
+			f(&got, hs)
 			// The padding lanes are the vector code's own.
 			if [NumHashes]uint64(got[:NumHashes]) != [NumHashes]uint64(want[:NumHashes]) {
 				t.Fatalf("%d shingles (fresh %v): minima differ\n got %x\nwant %x", n, fresh, got[:NumHashes], want[:NumHashes])
@@ -56,12 +69,35 @@ func BenchmarkMinhash(b *testing.B) {
 			minhashGeneric(&mins, hs)
 		}
 	})
-	if !useAVX512 {
-		return
+	if useAVX2 {
+		b.Run("avx2", func(b *testing.B) {
+			for b.Loop() {
+				minhashAVX2Unsigned(&mins, hs)
+			}
+		})
 	}
-	b.Run("avx512", func(b *testing.B) {
-		for b.Loop() {
-			minhashAVX512(&mins, &minhashMul, &minhashAdd, hs)
+	if useAVX512 {
+		b.Run("avx512", func(b *testing.B) {
+			for b.Loop() {
+				minhashAVX512(&mins, &minhashMul, &minhashAdd, hs)
+			}
+		})
+	}
+}
+
+// TestGoldenCorpusEachMinhash pins the fingerprints of the corpus with each
+// MinHash implementation this CPU can run, not only the one it selects.
+func TestGoldenCorpusEachMinhash(t *testing.T) {
+	defer func(a512, a2 bool) { useAVX512, useAVX2 = a512, a2 }(useAVX512, useAVX2)
+	have512, have2 := useAVX512, useAVX2
+	for _, c := range []struct {
+		name       string
+		avx512, a2 bool
+	}{{"avx512", true, true}, {"avx2", false, true}, {"generic", false, false}} {
+		if c.avx512 && !have512 || c.a2 && !have2 {
+			continue
 		}
-	})
+		useAVX512, useAVX2 = c.avx512, c.a2
+		t.Run(c.name, TestGoldenCorpus)
+	}
 }
