@@ -28,7 +28,8 @@ var minhashMulHi, minhashAddFlip = func() (hi, af [minhashLanes]uint64) {
 // is the same as flipping it.
 const signBit = 1 << 63
 
-// minhashAVX512 is written for 14 vectors of 8 lanes.
+// minhashAVX512 (14 vectors of 8 lanes) and minhashAVX2 (28 of 4) are
+// written for 112 lanes.
 const _ = uint(minhashLanes-14*8) + uint(14*8-minhashLanes)
 
 // minhash lowers each mins[j], j < NumHashes, to the least h_j over the

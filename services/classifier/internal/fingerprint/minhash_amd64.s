@@ -6,8 +6,7 @@
 //
 // Z0-Z13 hold the 112 minima; each shingle hash is broadcast to Z31 and
 // taken through the 14 vectors of keys: Z16-Z29 = h*mul+add, then the
-// unsigned minimum. Z14 and Z15 are left alone (X15 is the Go ABI's zero
-// register).
+// unsigned minimum. Z14 and Z15 are not needed.
 TEXT ·minhashAVX512(SB), NOSPLIT, $0-48
 	MOVQ mins+0(FP), DI
 	MOVQ mul+8(FP), R8
@@ -106,7 +105,8 @@ done:
 // values as unsigned ones do: addFlip is add+2^63, and the caller flips
 // the minima in and out. The 28 vectors of 4 lanes go in three passes over
 // the shingles, with up to 10 minima in Y0-Y9; Y10 is the shingle hash,
-// Y11 its high half, Y12-Y15 temporaries.
+// Y11 its high half, Y12-Y15 temporaries (X15, the zero register of Go's
+// internal ABI, is free in ABI0 code and restored on the return to Go).
 TEXT ·minhashAVX2(SB), NOSPLIT, $0-56
 	MOVQ mins+0(FP), DI
 	MOVQ mul+8(FP), R8
