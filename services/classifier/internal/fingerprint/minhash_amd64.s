@@ -83,37 +83,35 @@ done512:
 // halves' product plus the cross products shifted up by 32) and keeps its
 // minimum with the sign bit flipped, where a signed compare orders the
 // values as unsigned ones do: addFlip is add+2^63, and the caller flips
-// the minima in and out. The 28 vectors of 4 lanes go in three passes over
-// the shingles (PASS2), with up to 10 minima in Y0-Y9; Y10 is the shingle
-// hash, Y11 its high half, Y12-Y15 temporaries (X15, the zero register of
-// Go's internal ABI, is free in ABI0 code and restored on the return to
-// Go).
+// the minima in and out.
+//
+// The 28 vectors of 4 lanes take three passes over the shingles, with 10
+// minima in Y0-Y9: vectors 0-9, 9-18 and 18-27 (a minimum lowered twice
+// by the same hashes is the same). Y10 is the shingle hash, Y11 its high
+// half, Y12-Y15 temporaries (X15, the zero register of Go's internal ABI,
+// is free in ABI0 code and restored on the return to Go).
 
 // STEP2 lowers the minima min (4 lanes, keys at byte offset off) by the
 // hash in Y10 (high half in Y11).
 #define STEP2(off, min) \
-	VPMULUDQ  off(R8), Y10, Y12 \
-	VPMULUDQ  off(R8), Y11, Y13 \
-	VPMULUDQ  off(R9), Y10, Y14 \
-	VPADDQ    Y14, Y13, Y13     \
-	VPSLLQ    $32, Y13, Y13     \
-	VPADDQ    Y13, Y12, Y12     \
+	VPMULUDQ  off(R8), Y10, Y12  \
+	VPMULUDQ  off(R8), Y11, Y13  \
+	VPMULUDQ  off(R9), Y10, Y14  \
+	VPADDQ    Y14, Y13, Y13      \
+	VPSLLQ    $32, Y13, Y13      \
+	VPADDQ    Y13, Y12, Y12      \
 	VPADDQ    off(R10), Y12, Y12 \
-	VPCMPGTQ  Y12, min, Y15     \
+	VPCMPGTQ  Y12, min, Y15      \
 	VPBLENDVB Y15, Y12, min, min
-
-// NEXT2 loads the next shingle hash into Y10 and its high half into Y11.
-#define NEXT2 \
-	VPBROADCASTQ (SI), Y10 \
-	VPSRLQ       $32, Y10, Y11
 
 TEXT ·minhashAVX2(SB), NOSPLIT, $0-56
 	MOVQ mins+0(FP), DI
 	MOVQ mul+8(FP), R8
 	MOVQ mulHi+16(FP), R9
 	MOVQ addFlip+24(FP), R10
+	MOVQ $3, DX
 
-	// Vectors 0-9.
+pass:
 	MOVQ hs_base+32(FP), SI
 	MOVQ hs_len+40(FP), CX
 	VMOVDQU 0(DI), Y0
@@ -127,9 +125,11 @@ TEXT ·minhashAVX2(SB), NOSPLIT, $0-56
 	VMOVDQU 256(DI), Y8
 	VMOVDQU 288(DI), Y9
 	TESTQ CX, CX
-	JZ    store0
-loop0:
-	NEXT2
+	JZ    store
+
+loop:
+	VPBROADCASTQ (SI), Y10
+	VPSRLQ       $32, Y10, Y11
 	STEP2(0, Y0)
 	STEP2(32, Y1)
 	STEP2(64, Y2)
@@ -142,8 +142,9 @@ loop0:
 	STEP2(288, Y9)
 	ADDQ $8, SI
 	DECQ CX
-	JNZ  loop0
-store0:
+	JNZ  loop
+
+store:
 	VMOVDQU Y0, 0(DI)
 	VMOVDQU Y1, 32(DI)
 	VMOVDQU Y2, 64(DI)
@@ -155,82 +156,13 @@ store0:
 	VMOVDQU Y8, 256(DI)
 	VMOVDQU Y9, 288(DI)
 
-	// Vectors 10-19.
-	MOVQ hs_base+32(FP), SI
-	MOVQ hs_len+40(FP), CX
-	VMOVDQU 320(DI), Y0
-	VMOVDQU 352(DI), Y1
-	VMOVDQU 384(DI), Y2
-	VMOVDQU 416(DI), Y3
-	VMOVDQU 448(DI), Y4
-	VMOVDQU 480(DI), Y5
-	VMOVDQU 512(DI), Y6
-	VMOVDQU 544(DI), Y7
-	VMOVDQU 576(DI), Y8
-	VMOVDQU 608(DI), Y9
-	TESTQ CX, CX
-	JZ    store1
-loop1:
-	NEXT2
-	STEP2(320, Y0)
-	STEP2(352, Y1)
-	STEP2(384, Y2)
-	STEP2(416, Y3)
-	STEP2(448, Y4)
-	STEP2(480, Y5)
-	STEP2(512, Y6)
-	STEP2(544, Y7)
-	STEP2(576, Y8)
-	STEP2(608, Y9)
-	ADDQ $8, SI
-	DECQ CX
-	JNZ  loop1
-store1:
-	VMOVDQU Y0, 320(DI)
-	VMOVDQU Y1, 352(DI)
-	VMOVDQU Y2, 384(DI)
-	VMOVDQU Y3, 416(DI)
-	VMOVDQU Y4, 448(DI)
-	VMOVDQU Y5, 480(DI)
-	VMOVDQU Y6, 512(DI)
-	VMOVDQU Y7, 544(DI)
-	VMOVDQU Y8, 576(DI)
-	VMOVDQU Y9, 608(DI)
+	// The next pass starts 9 vectors on.
+	ADDQ $288, DI
+	ADDQ $288, R8
+	ADDQ $288, R9
+	ADDQ $288, R10
+	DECQ DX
+	JNZ  pass
 
-	// Vectors 20-27.
-	MOVQ hs_base+32(FP), SI
-	MOVQ hs_len+40(FP), CX
-	VMOVDQU 640(DI), Y0
-	VMOVDQU 672(DI), Y1
-	VMOVDQU 704(DI), Y2
-	VMOVDQU 736(DI), Y3
-	VMOVDQU 768(DI), Y4
-	VMOVDQU 800(DI), Y5
-	VMOVDQU 832(DI), Y6
-	VMOVDQU 864(DI), Y7
-	TESTQ CX, CX
-	JZ    store2
-loop2:
-	NEXT2
-	STEP2(640, Y0)
-	STEP2(672, Y1)
-	STEP2(704, Y2)
-	STEP2(736, Y3)
-	STEP2(768, Y4)
-	STEP2(800, Y5)
-	STEP2(832, Y6)
-	STEP2(864, Y7)
-	ADDQ $8, SI
-	DECQ CX
-	JNZ  loop2
-store2:
-	VMOVDQU Y0, 640(DI)
-	VMOVDQU Y1, 672(DI)
-	VMOVDQU Y2, 704(DI)
-	VMOVDQU Y3, 736(DI)
-	VMOVDQU Y4, 768(DI)
-	VMOVDQU Y5, 800(DI)
-	VMOVDQU Y6, 832(DI)
-	VMOVDQU Y7, 864(DI)
 	VZEROUPPER
 	RET
