@@ -614,27 +614,10 @@ const maxWordBytes = 40
 // letters, digits and the characters ' $ % ! - . (not at the ends), at
 // most maxWordBytes bytes long. The slice passed to f is reused.
 func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
-	n := 0
-	i := 0
-	for i < len(s) && n < max {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if !isWordByte(c) {
-				i++
-				continue
-			}
-		} else {
-			r, _ := utf8.DecodeRuneInString(s[i:])
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-				_, sz := utf8.DecodeRuneInString(s[i:])
-				i += sz
-				continue
-			}
-		}
-		// word start
+	for n, i := 0, wordStart(s, 0); i < len(s) && n < max; n, i = n+1, wordStart(s, i) {
 		b := (*buf)[:0]
 		for i < len(s) {
-			c = s[i]
+			c := s[i]
 			if c < utf8.RuneSelf {
 				if l := wordFold[c]; l != 0 {
 					b = append(b, l)
@@ -660,8 +643,27 @@ func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 			b = append(b[:maxWordBytes], '*')
 		}
 		f(b)
-		n++
 	}
+}
+
+// wordStart returns the index of the first byte at or after i that starts
+// a word (a letter or digit; an ASCII one or '$'), or len(s).
+func wordStart(s string, i int) int {
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if isWordByte(c) {
+				return i
+			}
+			i++
+			continue
+		}
+		r, sz := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return i
+		}
+		i += sz
+	}
+	return i
 }
 
 // appendWordHashes appends to hs hashBytes(seed, w) of each word w that
@@ -669,26 +671,11 @@ func forEachWord(s string, max int, buf *[]byte, f func([]byte)) {
 // the words.
 func appendWordHashes(hs []uint64, s string, max int, seed uint64) []uint64 {
 	h0 := seed*0x9E3779B97F4A7C15 ^ 14695981039346656037
-	n := 0
-	i := 0
-	for i < len(s) && n < max {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if !isWordByte(c) {
-				i++
-				continue
-			}
-		} else {
-			r, sz := utf8.DecodeRuneInString(s[i:])
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-				i += sz
-				continue
-			}
-		}
+	for n, i := 0, wordStart(s, 0); i < len(s) && n < max; n, i = n+1, wordStart(s, i) {
 		h := h0
 		size := 0 // bytes of the word so far; the first maxWordBytes are hashed
 		for i < len(s) {
-			c = s[i]
+			c := s[i]
 			if c < utf8.RuneSelf {
 				l := wordFold[c]
 				if l == 0 {
@@ -721,7 +708,6 @@ func appendWordHashes(hs []uint64, s string, max int, seed uint64) []uint64 {
 			h = (h ^ '*') * 1099511628211
 		}
 		hs = append(hs, h)
-		n++
 	}
 	return hs
 }
