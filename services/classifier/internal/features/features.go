@@ -28,6 +28,7 @@ package features
 
 import (
 	"cmp"
+	"encoding/binary"
 	"iter"
 	"slices"
 	"strconv"
@@ -876,21 +877,65 @@ func appendFolded(dst []byte, s string, limit int) []byte {
 	// costs a capacity check per byte.
 	dst = slices.Grow(dst, room)[:n+room]
 	out := dst[n:]
-	j := 0
+	i, j := 0, 0
 	space := 0 // 1 after a space
-	for i := 0; i < len(s) && j < len(out); i++ {
-		c := foldTable[s[i]]
-		// Without a branch: a space after a space is written and then
-		// overwritten.
-		sp := 0
-		if c == ' ' {
-			sp = 1
+	for i < len(s) && j < len(out) {
+		// Eight bytes at a time while they need nothing but upper-case
+		// ASCII letters lowered: no control byte (line breaks and tabs
+		// fold to spaces) and no space after a space.
+		for i+8 <= len(s) && j+8 <= len(out) {
+			w := s[i : i+8] // one bounds check, and the compiler loads the word at once
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			if (x-0x2020202020202020)&^x&highBits != 0 {
+				break // a byte below ' '
+			}
+			sp := zeroBytes(x ^ 0x2020202020202020) // the spaces
+			if sp&(sp<<8) != 0 || space == 1 && sp&0x80 != 0 {
+				break
+			}
+			binary.LittleEndian.PutUint64(out[j:], lowerASCII8(x))
+			i, j = i+8, j+8
+			space = int(sp >> 63)
 		}
-		out[j] = c
-		j += 1 - sp&space
-		space = sp
+		// Then byte by byte, eight bytes or to the end.
+		for end := min(i+8, len(s)); i < end && j < len(out); i++ {
+			c := foldTable[s[i]]
+			// Without a branch: a space after a space is written and
+			// then overwritten.
+			sp := 0
+			if c == ' ' {
+				sp = 1
+			}
+			out[j] = c
+			j += 1 - sp&space
+			space = sp
+		}
 	}
 	return dst[:n+j]
+}
+
+// highBits has the high bit of every byte of a word set.
+const highBits = 0x8080808080808080
+
+// zeroBytes returns the high bit of each byte of x that is zero, exactly
+// (the carries of a plain subtraction would also mark some bytes above a
+// zero one).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// lowerASCII8 lowers the upper-case ASCII letters of the eight bytes of x
+// and leaves every other byte alone (foldTable on bytes that are not
+// control characters).
+func lowerASCII8(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	h := x & low7
+	geA := h + (0x80-'A')*0x0101010101010101   // high bit set where h >= 'A'
+	gtZ := h + (0x80-'Z'-1)*0x0101010101010101 // high bit set where h > 'Z'
+	upper := geA &^ gtZ &^ x & highBits
+	return x | upper>>2 // 0x80>>2 is the case bit 0x20
 }
 
 // splitAddress splits `"Name" <addr>` into its display name and address.

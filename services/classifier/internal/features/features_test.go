@@ -365,14 +365,19 @@ func TestAppendFoldedReference(t *testing.T) {
 		return dst
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	alphabet := "aB \t\r\nZ.é"
-	for n := 0; n < 2000; n++ {
-		b := make([]byte, r.IntN(40))
+	// White space often, rarely, or never, so that runs of eight bytes
+	// with nothing to fold but case come up too; the letters' neighbours
+	// in ASCII ('@', '[', '`', '{') and bytes from 0x80 up with the
+	// letters' low bits.
+	alphabets := []string{"aB \t\r\nZ.é", "aBcdZzAY@[`{ .\xc1\xda\xe1\xfa\x7f", "AbcdefghijklmnopqrstuvwxyZ\x00\x1f\x80\xff  \n"}
+	for n := 0; n < 6000; n++ {
+		alphabet := alphabets[n%len(alphabets)]
+		b := make([]byte, r.IntN(120))
 		for i := range b {
 			b[i] = alphabet[r.IntN(len(alphabet))]
 		}
 		prefix := []byte(" x "[:r.IntN(4)])
-		limit := r.IntN(50)
+		limit := r.IntN(140)
 		got := appendFolded(slices.Clone(prefix), string(b), limit)
 		want := ref(slices.Clone(prefix), string(b), limit)
 		if !bytes.Equal(got, want) {
