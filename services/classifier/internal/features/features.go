@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/mxgate/mxgate/services/classifier/internal/swar"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
@@ -884,13 +885,11 @@ func appendFolded(dst []byte, s string, limit int) []byte {
 		// ASCII letters lowered: no control byte (line breaks and tabs
 		// fold to spaces) and no space after a space.
 		for i+8 <= len(s) && j+8 <= len(out) {
-			w := s[i : i+8] // one bounds check, and the compiler loads the word at once
-			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			if (x-0x2020202020202020)&^x&highBits != 0 {
+			x := swar.Load64(s, i)
+			if (x-swar.Ones*' ')&^x&swar.Highs != 0 {
 				break // a byte below ' '
 			}
-			sp := zeroBytes(x ^ 0x2020202020202020) // the spaces
+			sp := swar.EqBytes(x, ' ')
 			if sp&(sp<<8) != 0 || space == 1 && sp&0x80 != 0 {
 				break
 			}
@@ -915,26 +914,14 @@ func appendFolded(dst []byte, s string, limit int) []byte {
 	return dst[:n+j]
 }
 
-// highBits has the high bit of every byte of a word set.
-const highBits = 0x8080808080808080
-
-// zeroBytes returns the high bit of each byte of x that is zero, exactly
-// (the carries of a plain subtraction would also mark some bytes above a
-// zero one).
-func zeroBytes(x uint64) uint64 {
-	const low7 = 0x7f7f7f7f7f7f7f7f
-	return ^((x&low7 + low7) | x | low7)
-}
-
 // lowerASCII8 lowers the upper-case ASCII letters of the eight bytes of x
 // and leaves every other byte alone (foldTable on bytes that are not
 // control characters).
 func lowerASCII8(x uint64) uint64 {
-	const low7 = 0x7f7f7f7f7f7f7f7f
-	h := x & low7
-	geA := h + (0x80-'A')*0x0101010101010101   // high bit set where h >= 'A'
-	gtZ := h + (0x80-'Z'-1)*0x0101010101010101 // high bit set where h > 'Z'
-	upper := geA &^ gtZ &^ x & highBits
+	h := x &^ swar.Highs
+	geA := h + (0x80-'A')*swar.Ones   // high bit set where h >= 'A'
+	gtZ := h + (0x80-'Z'-1)*swar.Ones // high bit set where h > 'Z'
+	upper := geA &^ gtZ &^ x & swar.Highs
 	return x | upper>>2 // 0x80>>2 is the case bit 0x20
 }
 

@@ -14,13 +14,13 @@ package model
 
 import (
 	"errors"
-	"github.com/mxgate/mxgate/services/classifier/internal/hugepage"
 	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/features"
+	"github.com/mxgate/mxgate/services/classifier/internal/hugepage"
 	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-message/charset"
 	"golang.org/x/text/encoding/charmap"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/swar"
 )
 
 func charsetReader(cs string, r io.Reader) (io.Reader, error) {
@@ -71,7 +73,7 @@ func utf8Text(data []byte, cs string) (s string, conv bool) {
 func isASCII[T string | []byte](s T) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		if load64(s, i)&highs != 0 {
+		if swar.Load64(s, i)&swar.Highs != 0 {
 			return false
 		}
 	}

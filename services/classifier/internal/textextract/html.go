@@ -4,6 +4,8 @@ import (
 	"html"
 	"math/bits"
 	"strings"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/swar"
 )
 
 // htmlToText turns HTML into text: tags dropped (block-level tags become line
@@ -204,7 +206,7 @@ func indexFold[T string | []byte](s T, pat string) int {
 	first := pat[0] | 0x20
 	i := 0
 	for ; i+8 <= len(s)-len(pat)+1; i += 8 {
-		m := eqBytes(load64(s, i)|ones*0x20, first)
+		m := swar.EqBytes(swar.Load64(s, i)|swar.Ones*0x20, first)
 		for ; m != 0; m &= m - 1 {
 			if k := i + bits.TrailingZeros64(m)/8; hasPrefixFold(s[k:], pat) {
 				return k

@@ -13,6 +13,8 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+
+	"github.com/mxgate/mxgate/services/classifier/internal/swar"
 )
 
 // Header is one header field of the top-level message.
@@ -371,35 +373,15 @@ func appendCollapsed[T string | []byte](dst []byte, s T) []byte {
 	return dst
 }
 
-// SWAR constants: a byte of ones, and the high bit of every byte.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// load64 returns the 8 bytes of s at i as a little-endian word (one load).
-func load64[T string | []byte](s T, i int) uint64 {
-	w := s[i : i+8]
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-}
-
-// eqBytes returns the high bit of each byte of x that equals c (exact: no
-// carries between bytes).
-func eqBytes(x uint64, c byte) uint64 {
-	y := x ^ (ones * uint64(c))
-	return ^((y&^highs + ^uint64(highs)) | y | ^uint64(highs))
-}
-
 // spaceBytes returns the high bit of each byte of x that is white space
 // (isSpace) and of each that is a space or a newline.
 func spaceBytes(x uint64) (ws, sp uint64) {
-	sp = eqBytes(x, ' ') | eqBytes(x, '\n')
+	sp = swar.EqBytes(x, ' ') | swar.EqBytes(x, '\n')
 	// '\t' through '\r': with the high bits cleared, adding 0x80-0x09
 	// sets a byte's high bit from 0x09 up, adding 0x80-0x0e from 0x0e up;
 	// bytes of 0x80 and above are never white space.
-	low := x &^ highs
-	ctl := (low + ones*(0x80-0x09)) &^ (low + ones*(0x80-0x0e)) &^ x & highs
+	low := x &^ swar.Highs
+	ctl := (low + swar.Ones*(0x80-0x09)) &^ (low + swar.Ones*(0x80-0x0e)) &^ x & swar.Highs
 	return sp | ctl, sp
 }
 
@@ -409,7 +391,7 @@ func spaceBytes(x uint64) (ws, sp uint64) {
 // It tests eight bytes at a time.
 func nextCollapse[T string | []byte](s T, i int) int {
 	for ; i+8 < len(s); i += 8 {
-		ws, sp := spaceBytes(load64(s, i))
+		ws, sp := spaceBytes(swar.Load64(s, i))
 		// The flag of the byte after each byte; s[i+8] exists.
 		next := ws>>8 | uint64(b2u(isSpace[s[i+8]]))<<63
 		if m := ws&^sp | sp&next; m != 0 {
@@ -484,9 +466,9 @@ func indexURLStart[T string | []byte](s T, i int) int {
 	for ; i+8 < len(s); i += 8 {
 		// With 0x20 set in every byte an ASCII letter matches its lower
 		// case, and no other byte matches a letter.
-		x := load64(s, i) | ones*0x20
+		x := swar.Load64(s, i) | swar.Ones*0x20
 		next := x>>8 | uint64(s[i+8]|0x20)<<56 // the byte after each
-		if m := eqBytes(x, 'h')&eqBytes(next, 't') | eqBytes(x, 'w')&eqBytes(next, 'w'); m != 0 {
+		if m := swar.EqBytes(x, 'h')&swar.EqBytes(next, 't') | swar.EqBytes(x, 'w')&swar.EqBytes(next, 'w'); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
