@@ -117,13 +117,12 @@ type Extractor struct {
 	win    []uint64
 	words  []uint64 // hashes of the words of a text (see tokens)
 	// The canonical view of chars; with folded, canon[textAt:] is the
-	// folded text of the message being extracted (all of it if textAll,
-	// else a prefix).
-	canon   []byte
-	textAt  int
-	folded  bool
-	textAll bool
-	hashes  []uint64 // feature hashes for addAll
+	// folded text of the message being extracted: all of it when canon
+	// stopped short of CharBytes, else a prefix.
+	canon  []byte
+	textAt int
+	folded bool
+	hashes []uint64 // feature hashes for addAll
 
 	// Tracing (ExplainViews only): the name of each feature in out, and of
 	// each hash in shared; the words in the OSB window.
@@ -823,9 +822,8 @@ func (e *Extractor) chars(m *textextract.Message) {
 	b = appendFolded(b, m.Text, limit)
 	e.canon = b
 	// Kept for ExtractViewsSequence, whose sequence reads the same folded
-	// text; it is all of the text when the fold stopped short of the
-	// limit.
-	e.folded, e.textAt, e.textAll = true, start, len(b) < limit
+	// text.
+	e.folded, e.textAt = true, start
 	// The n-gram's bytes are the feature's hash before mixing (at most 5
 	// bytes, below the namespace bit).
 	n := e.cfg.CharGram
@@ -1118,7 +1116,9 @@ func (e *Extractor) ExtractViewsSequence(m *textextract.Message, seq []byte, lim
 	fs, split = e.ExtractViews(m)
 	seq = appendSequenceHead(seq, m, limit)
 	if room := limit - len(seq); e.folded && room > 0 {
-		if text := e.canon[e.textAt:]; room <= len(text) || e.textAll {
+		// The whole text was folded when the fold stopped short of the
+		// limit.
+		if text := e.canon[e.textAt:]; room <= len(text) || len(e.canon) < e.cfg.CharBytes {
 			return fs, split, append(seq, text[:min(room, len(text))]...)
 		}
 	}

@@ -4,17 +4,19 @@ package fingerprint
 
 import "golang.org/x/sys/cpu"
 
-// useAVX512 selects minhashAVX512: AVX-512 has the 64-bit multiply
-// (AVX512DQ) and unsigned minimum (AVX512F) that MinHash needs, 8 lanes at
-// a time. The operating system's support for the wide registers is part of
-// the check.
-//
-// Only on CPUs that also have AVX512_VBMI2 (Intel from Ice Lake, AMD from
-// Zen 4): the earlier Intel server cores (Skylake-SP, Cascade Lake) lower
-// the clock of the whole core for a while after 512-bit multiplies, and
-// with a message every hundred microseconds or so every other step of the
-// path would run at that lower clock. They take the AVX2 loop.
-var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VBMI2
+// canAVX512 reports whether the CPU runs minhashAVX512: AVX-512 has the
+// 64-bit multiply (AVX512DQ) and unsigned minimum (AVX512F) that MinHash
+// needs, 8 lanes at a time. The operating system's support for the wide
+// registers is part of the check.
+var canAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+
+// useAVX512 selects minhashAVX512, only on CPUs that also have
+// AVX512_VBMI2 (Intel from Ice Lake, AMD from Zen 4): the earlier Intel
+// server cores (Skylake-SP, Cascade Lake) lower the clock of the whole core
+// for a while after 512-bit multiplies, and with a message every hundred
+// microseconds or so every other step of the path would run at that lower
+// clock. They take the AVX2 loop.
+var useAVX512 = canAVX512 && cpu.X86.HasAVX512VBMI2
 
 // useAVX2 selects minhashAVX2 where AVX-512 is missing.
 var useAVX2 = cpu.X86.HasAVX2

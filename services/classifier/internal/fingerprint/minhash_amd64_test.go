@@ -11,7 +11,7 @@ import (
 // random shingle hashes of every batch count up to 64, starting from
 // random minima (as after earlier batches) and from the empty ones.
 func TestMinhashAVX512(t *testing.T) {
-	if !useAVX512 {
+	if !canAVX512 {
 		t.Skip("this CPU has no AVX-512 (F and DQ)")
 	}
 	checkMinhash(t, func(mins *[minhashLanes]uint64, hs []uint64) { minhashAVX512(mins, &minhashMul, &minhashAdd, hs) })
@@ -76,7 +76,7 @@ func BenchmarkMinhash(b *testing.B) {
 			}
 		})
 	}
-	if useAVX512 {
+	if canAVX512 {
 		b.Run("avx512", func(b *testing.B) {
 			for b.Loop() {
 				minhashAVX512(&mins, &minhashMul, &minhashAdd, hs)
@@ -89,7 +89,7 @@ func BenchmarkMinhash(b *testing.B) {
 // MinHash implementation this CPU can run, not only the one it selects.
 func TestGoldenCorpusEachMinhash(t *testing.T) {
 	defer func(a512, a2 bool) { useAVX512, useAVX2 = a512, a2 }(useAVX512, useAVX2)
-	have512, have2 := useAVX512, useAVX2
+	have512, have2 := canAVX512, useAVX2
 	for _, c := range []struct {
 		name       string
 		avx512, a2 bool
