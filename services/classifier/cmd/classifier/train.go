@@ -104,6 +104,10 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")
 	fs.BoolVar(&p.Features.MetaView, "meta-view", p.Features.MetaView, "the meta view: a regression over the header, URL, attachment and structure features alone (--meta-view=false leaves it out)")
 	fs.Float64Var(&p.MetaWeight, "meta-weight", p.MetaWeight, "weight of the meta view's log-odds in the fusion")
+	fs.IntVar(&p.MinFeatures[0], "min-chars", p.MinFeatures[0], "normalise the character view as if a message had at least this many features")
+	fs.IntVar(&p.MinFeatures[1], "min-words", p.MinFeatures[1], "normalise the word view as if a message had at least this many features")
+	fs.IntVar(&p.MinFeatures[2], "min-meta", p.MinFeatures[2], "normalise the meta view as if a message had at least this many features")
+	fs.IntVar(&p.Seq.Prior, "seq-prior", p.Seq.Prior, "bytes of no evidence added to every sequence before the sequence view's mean is taken")
 	fs.Uint64Var(&p.Features.HashSeed, "hash-seed", p.Features.HashSeed, "mixed into the features' hashes: another value hashes the same features into other buckets")
 	fs.Func("bits", fmt.Sprintf("feature hash bits per view (8-24, default %d)", p.Features.Bits), func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 8)

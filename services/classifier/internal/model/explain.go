@@ -58,7 +58,7 @@ func (m *Model) Explain(msg *textextract.Message, top int) Explanation {
 	vr := m.viewRanges(fs, split)
 	for v := range m.views() {
 		r := vr[v]
-		f := float64(norm(r[1]-r[0])) * float64(m.viewFactor(v)) * scale
+		f := float64(m.viewNorm(v, r[1]-r[0])) * float64(m.viewFactor(v)) * scale
 		for i := r[0]; i < r[1]; i++ {
 			w := float64(m.w(fs[i]))
 			if w == 0 {

@@ -144,6 +144,9 @@ func Load(r io.Reader) (*Model, error) {
 	if math.IsNaN(p.MetaWeight) || math.IsInf(p.MetaWeight, 0) {
 		return nil, fmt.Errorf("%w: meta view weight", ErrFormat)
 	}
+	if !validMinFeatures(p.MinFeatures) {
+		return nil, fmt.Errorf("%w: minimum feature counts %v", ErrFormat, p.MinFeatures)
+	}
 	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
 		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
 	}

@@ -66,6 +66,14 @@ type Params struct {
 	// a quarter of the features end training below 0.003 (rare n-grams
 	// and collisions), and storing them only makes the file larger.
 	MinWeight float64
+	// MinFeatures is, per regression (chars, words, meta), the feature
+	// count below which a message's vector is normalised as if it had that
+	// many features. A message with little text carries little evidence:
+	// without a floor its few features, each divided by the square root of
+	// a small count, would weigh as much as a long message's thousands, and
+	// a header-only or attachment-only message would take its score from a
+	// handful of header features. Zero: no floor.
+	MinFeatures [MaxViews]int `json:",omitzero"`
 }
 
 // DefaultParams are the parameters of the default model.
@@ -198,6 +206,15 @@ func norm(n int) float32 {
 	return float32(1 / math.Sqrt(float64(n)))
 }
 
+// viewNorm is the factor of the n features of view v: one over the square
+// root of n, or of the view's MinFeatures when n is smaller.
+func (m *Model) viewNorm(v, n int) float32 {
+	if n == 0 {
+		return 0
+	}
+	return norm(max(n, m.params.MinFeatures[v]))
+}
+
 // viewScore is the log-odds of one view: the weights of its features
 // summed, normalised by sqrt(len(fs)) (a unit-length feature vector), plus
 // the view's bias.
@@ -209,7 +226,7 @@ func (m *Model) viewScore(v int, fs []uint32) float32 {
 	for _, i := range fs {
 		sum += math.Float32frombits(atomic.LoadUint32(&ws[i]))
 	}
-	return sum*norm(len(fs)) + m.b(v)
+	return sum*m.viewNorm(v, len(fs)) + m.b(v)
 }
 
 // scoreFeatures fuses the views: the mean of the two content regressions'
@@ -236,9 +253,9 @@ func (m *Model) Score(msg *textextract.Message) float64 {
 func Probability(score float64) float64 { return 1 / (1 + math.Exp(-score)) }
 
 // step applies a gradient step of size g (per unit of the normalised
-// feature vector) to the weights of fs.
-func (m *Model) step(fs []uint32, g float32) {
-	d := g * norm(len(fs))
+// feature vector) to the weights of fs, the features of view v.
+func (m *Model) step(v int, fs []uint32, g float32) {
+	d := g * m.viewNorm(v, len(fs))
 	for _, i := range fs {
 		m.addW(i, d)
 	}
@@ -266,9 +283,19 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 	}
 	g := dir * y * float32(m.params.FeedbackRate)
 	m.mu.Lock()
-	for _, r := range m.viewRanges(fs, split) {
-		m.step(fs[r[0]:r[1]], g)
+	for v, r := range m.viewRanges(fs, split) {
+		m.step(v, fs[r[0]:r[1]], g)
 	}
 	m.mu.Unlock()
 	m.pool.Put(s)
+}
+
+// validMinFeatures reports whether every floor of a MinFeatures is usable.
+func validMinFeatures(mf [MaxViews]int) bool {
+	for _, n := range mf {
+		if n < 0 || n > 1<<24 {
+			return false
+		}
+	}
+	return true
 }

@@ -31,6 +31,13 @@ type SeqConfig struct {
 	// Weight scales the mean log-likelihood ratio per byte (in nats) to the
 	// regressions' log-odds, before the temperature.
 	Weight float64
+	// Prior is a number of bytes of no evidence added to every sequence
+	// before the mean is taken: the sum of the bytes' log-likelihood
+	// ratios is divided by the length plus Prior. A long text's mean is
+	// all but unchanged, while the few bytes of a message with next to no
+	// text (the "subject: … from: …" head and a word or two) cannot speak
+	// as firmly as thousands.
+	Prior int `json:",omitzero"`
 }
 
 // Limits of a SeqConfig.
@@ -54,7 +61,7 @@ func (c SeqConfig) valid() bool {
 	if !c.enabled() {
 		return c == SeqConfig{}
 	}
-	return c.Bytes <= MaxSeqBytes && c.MinOrder >= 0 && c.MinOrder <= c.MaxOrder &&
+	return c.Bytes <= MaxSeqBytes && c.Prior >= 0 && c.Prior <= MaxSeqBytes && c.MinOrder >= 0 && c.MinOrder <= c.MaxOrder &&
 		c.MaxOrder <= MaxSeqOrder && c.Bits >= 8 && c.Bits <= MaxSeqBits &&
 		!math.IsNaN(c.Weight) && !math.IsInf(c.Weight, 0)
 }
@@ -89,7 +96,7 @@ func (m *Model) seqScore(b []byte) float32 {
 		w = w<<8 | uint64(c)
 		sum += int(tab[seqIndex(w, gram, shift)])
 	}
-	return float32(m.params.Seq.Weight * float64(sum) / float64(SeqScale*len(b)))
+	return float32(m.params.Seq.Weight * float64(sum) / float64(SeqScale*(len(b)+m.params.Seq.Prior)))
 }
 
 // seqCounts are the hashed n-gram counts of both classes, for training.

@@ -52,6 +52,9 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	if math.IsNaN(p.MetaWeight) || math.IsInf(p.MetaWeight, 0) {
 		return nil, fmt.Errorf("model: train: invalid meta view weight %v", p.MetaWeight)
 	}
+	if !validMinFeatures(p.MinFeatures) {
+		return nil, fmt.Errorf("model: train: invalid minimum feature counts %v", p.MinFeatures)
+	}
 	m := newModel(p)
 	order := make([]int, len(examples))
 	for i := range order {
@@ -66,7 +69,7 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	}
 	// learn is one logistic-regression step of one view.
 	learn := func(v int, fs []uint32, y, rate float32) {
-		n := norm(len(fs))
+		n := m.viewNorm(v, len(fs))
 		var sum float32
 		for _, f := range fs {
 			sum += w[f]
