@@ -216,8 +216,8 @@ func (m *Model) viewNorm(v, n int) float32 {
 }
 
 // viewScore is the log-odds of one view: the weights of its features
-// summed, normalised by sqrt(len(fs)) (a unit-length feature vector), plus
-// the view's bias.
+// summed, normalised by sqrt(len(fs)) (a unit-length feature vector; see
+// MinFeatures for short messages), plus the view's bias.
 func (m *Model) viewScore(v int, fs []uint32) float32 {
 	// The slice header is read once: m.weights is never replaced, only
 	// its elements are written (atomically).
