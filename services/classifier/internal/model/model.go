@@ -199,20 +199,14 @@ func HasGTUBE(msg *textextract.Message) bool {
 	return strings.Contains(msg.Text, GTUBE) || strings.Contains(msg.Subject, GTUBE)
 }
 
-func norm(n int) float32 {
+// viewNorm is the factor of the n features of view v: one over the square
+// root of n, or of the view's MinFeatures when n is smaller.
+func (m *Model) viewNorm(v, n int) float32 {
+	n = max(n, m.params.MinFeatures[v])
 	if n == 0 {
 		return 0
 	}
 	return float32(1 / math.Sqrt(float64(n)))
-}
-
-// viewNorm is the factor of the n features of view v: one over the square
-// root of n, or of the view's MinFeatures when n is smaller.
-func (m *Model) viewNorm(v, n int) float32 {
-	if n == 0 {
-		return 0
-	}
-	return norm(max(n, m.params.MinFeatures[v]))
 }
 
 // viewScore is the log-odds of one view: the weights of its features

@@ -2,8 +2,7 @@ package model
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
+	"errors"
 	"math"
 	"testing"
 
@@ -15,13 +14,22 @@ import (
 // its weights by the same factor; and the floors go through the model file.
 func TestMinFeatures(t *testing.T) {
 	p := smallParams()
-	p.MinFeatures = [MaxViews]int{400, 100, 0}
+	p.MinFeatures = [MaxViews]int{200, 50, 0}
 	m, _ := trainSynth(t, p)
 	short := textextract.Parse([]byte("From: promo@deals.example\nSubject: free\n\ncasino bonus\n"))
 	long := synth(1, true, 42)[0]
-	for _, msg := range []*textextract.Message{short, long} {
+	for _, c := range []struct {
+		msg   *textextract.Message
+		below bool // both content views under their floors, or both over
+	}{{short, true}, {long, false}} {
+		msg := c.msg
 		fs, split := m.NewScorer().Features(msg)
 		vr := m.viewRanges(fs, split)
+		for v := range Views {
+			if n := vr[v][1] - vr[v][0]; (n < p.MinFeatures[v]) != c.below {
+				t.Fatalf("view %d has %d features against a floor of %d: the message does not test what it should", v, n, p.MinFeatures[v])
+			}
+		}
 		var want float32
 		for v := range m.views() {
 			f := fs[vr[v][0]:vr[v][1]]
@@ -37,19 +45,16 @@ func TestMinFeatures(t *testing.T) {
 			t.Errorf("score %v, want %v (view sizes %v)", got, want, vr)
 		}
 	}
+	// Learn steps by the floor's factor too: the chars view's log-odds
+	// moves by FeedbackRate × n / 200 (n features each moved by
+	// rate/√200, summed and divided by √200).
 	fs, split := m.NewScorer().Features(short)
 	vr := m.viewRanges(fs, split)
-	if n := vr[0][1] - vr[0][0]; n >= 400 {
-		t.Fatalf("the short message has %d character features: it does not test the floor", n)
-	}
-	// Learn steps by the floor's factor too: the chars view's log-odds
-	// moves by FeedbackRate × n / 400 (n features each moved by
-	// rate/√400, summed and divided by √400).
 	before := m.viewScore(0, fs[vr[0][0]:vr[0][1]])
 	m.Learn(short, true)
 	after := m.viewScore(0, fs[vr[0][0]:vr[0][1]])
 	n := float64(vr[0][1] - vr[0][0])
-	if want := p.FeedbackRate * n / 400; math.Abs(float64(after-before)-want) > 1e-3*want {
+	if want := p.FeedbackRate * n / 200; math.Abs(float64(after-before)-want) > 1e-3*want {
 		t.Errorf("Learn moved the character view by %v, want %v", after-before, want)
 	}
 	m.Unlearn(short, true)
@@ -74,19 +79,21 @@ func seqOf(m *Model, msg *textextract.Message) []byte {
 // TestSeqPrior: the sequence view divides its sum by the length plus
 // Prior, and the setting goes through the model file.
 func TestSeqPrior(t *testing.T) {
-	p := smallParams()
-	m, ex := trainSynth(t, p)
-	p2 := p
-	p2.Seq.Prior = 100
-	mp, _ := trainSynth(t, p2)
-	for i, e := range ex[:20] {
-		a, b := float64(m.seqScore(e.Seq)), float64(mp.seqScore(e.Seq))
+	m, ex := trainSynth(t, smallParams())
+	without := make([]float32, len(ex))
+	for i, e := range ex {
+		without[i] = m.seqScore(e.Seq)
+	}
+	// The prior only enters scoring: the same table with it set.
+	m.params.Seq.Prior = 100
+	for i, e := range ex {
+		a, b := float64(without[i]), float64(m.seqScore(e.Seq))
 		want := a * float64(len(e.Seq)) / float64(len(e.Seq)+100)
 		if math.Abs(b-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Fatalf("example %d: sequence score %v with the prior, want %v (%v without)", i, b, want, a)
 		}
 	}
-	m2, err := Load(bytes.NewReader(saved(t, mp)))
+	m2, err := Load(bytes.NewReader(saved(t, m)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +106,8 @@ func TestSeqPrior(t *testing.T) {
 // files from before these settings read as before and keep their bytes.
 func TestShortMessageSettingsNotWrittenWhenZero(t *testing.T) {
 	m, _ := trainSynth(t, smallParams())
-	zr, err := gzip.NewReader(bytes.NewReader(saved(t, m)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var raw []byte
+	rewrite(t, saved(t, m), func(b []byte) []byte { raw = b; return b })
 	for _, name := range []string{"MinFeatures", "Prior"} {
 		if bytes.Contains(raw, []byte(name)) {
 			t.Errorf("%s written to the file of a model without it", name)
@@ -114,7 +115,8 @@ func TestShortMessageSettingsNotWrittenWhenZero(t *testing.T) {
 	}
 }
 
-func TestTrainRejectsBadMinFeatures(t *testing.T) {
+// Negative floors or prior are refused by Train, and by Load in a file.
+func TestRejectsBadShortMessageSettings(t *testing.T) {
 	p := smallParams()
 	p.MinFeatures[1] = -1
 	if _, err := Train(t.Context(), p, nil, nil); err == nil {
@@ -124,5 +126,26 @@ func TestTrainRejectsBadMinFeatures(t *testing.T) {
 	p.Seq.Prior = -1
 	if _, err := Train(t.Context(), p, nil, nil); err == nil {
 		t.Fatal("a negative sequence prior was accepted")
+	}
+
+	// In a file: the same length, so the parameters' length prefix holds.
+	p = smallParams()
+	p.MinFeatures = [MaxViews]int{400, 100, 0}
+	p.Seq.Prior = 100
+	m, _ := trainSynth(t, p)
+	data := saved(t, m)
+	if _, err := Load(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	for from, to := range map[string]string{`"MinFeatures":[400,`: `"MinFeatures":[-40,`, `"Prior":100`: `"Prior":-10`} {
+		bad := rewrite(t, data, func(b []byte) []byte {
+			if !bytes.Contains(b, []byte(from)) {
+				t.Fatalf("%s not in the file", from)
+			}
+			return bytes.Replace(b, []byte(from), []byte(to), 1)
+		})
+		if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: Load error %v, want ErrFormat", to, err)
+		}
 	}
 }
