@@ -102,6 +102,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.IntVar(&p.Seq.Bytes, "seq-bytes", p.Seq.Bytes, "bytes of the message the sequence view reads")
 	fs.IntVar(&p.Features.OSBWindow, "osb-window", p.Features.OSBWindow, "window of the OSB word pairs (1: words alone)")
 	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")
+	fs.BoolVar(&p.Features.RelayAlignment, "relay-align", p.Features.RelayAlignment, "with --align, whether a relay named in the Received headers is in the sender's domain (--relay-align=false leaves it out)")
 	fs.BoolVar(&p.Features.MetaView, "meta-view", p.Features.MetaView, "the meta view: a regression over the header, URL, attachment and structure features alone (--meta-view=false leaves it out)")
 	fs.Float64Var(&p.MetaWeight, "meta-weight", p.MetaWeight, "weight of the meta view's log-odds in the fusion")
 	fs.IntVar(&p.MinFeatures[0], "min-chars", p.MinFeatures[0], "normalise the character view as if a message had at least this many features")

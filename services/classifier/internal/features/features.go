@@ -11,7 +11,8 @@
 //     body, the subject ones prefixed with the field name;
 //   - selected header fields: sender and reply-to domains, mailer, message-id
 //     shape, list headers, content type, priority; with Alignment, whether
-//     the envelope, reply and link domains agree with the sender's;
+//     the envelope, reply and link domains agree with the sender's (and,
+//     with RelayAlignment, whether a relay on the path does);
 //   - URL host names, registered domains, top-level domains, numeric hosts
 //     and the words of URL paths and queries;
 //   - HTML markup: the tag names and tag/attribute pairs used;
@@ -20,7 +21,9 @@
 // Headers that describe the delivery path or the mailbox that stored the
 // message (Received, Delivered-To, Date, X-Keywords, ...) are not used: they
 // describe where and when a message was collected, not what it is, so a model
-// that learned them would not transfer to other sites.
+// that learned them would not transfer to other sites. The one exception is
+// RelayAlignment: whether a relay named in the Received headers belongs to
+// the sender's domain, which says nothing of the collecting site.
 //
 // Features are binary (present or not) and deduplicated; an Extractor is not
 // safe for concurrent use, use one per goroutine.
@@ -59,6 +62,9 @@ type Config struct {
 	// domain agrees with the Return-Path, Reply-To and Message-Id
 	// domains and with the domains the links point to.
 	Alignment bool
+	// RelayAlignment (with Alignment) adds a feature telling that a relay
+	// named in the Received headers is in the sender's registered domain.
+	RelayAlignment bool `json:",omitempty"`
 	// MetaView adds a third view (indices 2^(Bits+1) and up): the features
 	// both other views have (header, URL, attachment, structure and
 	// alignment features) alone.
@@ -72,7 +78,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 2, URLPathWords: true, Alignment: true, MetaView: true}
+	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 2, URLPathWords: true, Alignment: true, RelayAlignment: true, MetaView: true}
 }
 
 // Limits of Config.CharGram.
@@ -1137,12 +1143,15 @@ func (e *Extractor) ExtractViewsSequence(m *textextract.Message, seq []byte, lim
 // ("none"). For the links (the first maxLinks): whether all, some or none point
 // into the From address's registered domain (a numeric host counts as
 // another domain), or there are no links; and how many registered domains
-// they name (up to 6).
+// they name (up to 6). With RelayAlignment, see relayAlignment.
 func (e *Extractor) alignment(m *textextract.Message) {
 	from := e.addrReg(m.From)
 	if from == "" {
 		e.addStr(nsHeader, "align:nofrom")
 		return
+	}
+	if e.cfg.RelayAlignment {
+		e.relayAlignment(m, from)
 	}
 	for _, f := range [...]struct{ label, reg string }{
 		{"align:return-path:", e.addrReg(m.Header("Return-Path"))},
@@ -1188,6 +1197,83 @@ func (e *Extractor) alignment(m *textextract.Message) {
 		e.addStr(nsURL, "align:some")
 	}
 	e.addStr(nsURL, "align:regs:"+strconv.Itoa(nregs))
+}
+
+// maxRelays is how many Received headers relayAlignment reads, from the
+// top.
+const maxRelays = 10
+
+// relayAlignment adds "align:relay:same" when one of the relays named in
+// the first maxRelays Received headers is in the registered domain from
+// (the From address's). A relay is named by the host names of a header's
+// "from" clause: the name the client gave and the one its address
+// resolved to. Mail that a legitimate organisation sends passes through
+// its own servers on the way out, and each of them records the one before
+// it; spam sent from hijacked machines, or under a sender it has no right
+// to, does not. Only a match counts, never the names themselves (those
+// describe the path to the collecting site), and no match adds nothing: a
+// message without Received headers, or whose sender's relays did not
+// record themselves, is not evidence of spam.
+func (e *Extractor) relayAlignment(m *textextract.Message, from string) {
+	if ps, _ := publicsuffix.PublicSuffix(from); ps == from {
+		return // not a registered domain: every name under it would match
+	}
+	n := 0
+	for _, h := range m.Headers {
+		if !strings.EqualFold(h.Name, "Received") {
+			continue
+		}
+		if n++; n > maxRelays {
+			return
+		}
+		if relayIn(h.Value, from) {
+			e.addStr(nsHeader, "align:relay:same")
+			return
+		}
+	}
+}
+
+// relayIn reports whether a host name in the "from" clause of the
+// Received value v (the words before "by") is in the registered domain
+// reg: reg itself or a name under it.
+func relayIn(v, reg string) bool {
+	v = strings.TrimLeft(v, " \t\r\n")
+	if len(v) < 5 || !strings.EqualFold(v[:5], "from ") {
+		return false
+	}
+	for tok := range strings.FieldsFuncSeq(v[5:], isRelaySeparator) {
+		if strings.EqualFold(tok, "by") {
+			break
+		}
+		if inDomain(strings.Trim(tok, ".;,"), reg) {
+			return true
+		}
+	}
+	return false
+}
+
+// inDomain reports whether host is the domain reg (lower case) or a name
+// under it, in any letter case.
+func inDomain(host, reg string) bool {
+	n, m := len(host), len(reg)
+	switch {
+	case n == m:
+		return strings.EqualFold(host, reg)
+	case n > m:
+		return host[n-m-1] == '.' && strings.EqualFold(host[n-m:], reg)
+	}
+	return false
+}
+
+// isRelaySeparator splits a Received clause into host names: white
+// space, the parentheses and brackets around the resolved name and the
+// address, and the "@" and "=" of "user@host" and "helo=host".
+func isRelaySeparator(r rune) bool {
+	switch r {
+	case ' ', '\t', '\r', '\n', '(', ')', '[', ']', '@', '=':
+		return true
+	}
+	return false
 }
 
 // addrReg returns the lower-case registered domain of the address in the

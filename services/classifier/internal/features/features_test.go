@@ -348,6 +348,66 @@ func TestAlignment(t *testing.T) {
 	}
 }
 
+// The relay feature: whether a host name of a Received header's "from"
+// clause, among the first ten such headers, is in the From address's
+// registered domain ("same"; nothing otherwise).
+func TestRelayAlignment(t *testing.T) {
+	const body = "Subject: news\n\ntext\n"
+	hop := func(from string) string { return "Received: " + from + " by mx.in.example with ESMTP id 1\n" }
+	for _, tc := range []struct {
+		name, received string
+		same           bool
+		from           string // deals@shop.example.co.uk when empty
+	}{
+		{"resolved name", hop("from [192.0.2.7] (out3.mail.shop.example.co.uk [192.0.2.7])"), true, ""},
+		{"name the client gave", hop("from out.shop.example.co.uk (unknown [192.0.2.7])"), true, ""},
+		{"helo= form, upper case", hop("FROM host (HELO=SMTP.Shop.Example.CO.UK) (198.51.100.9)"), true, ""},
+		{"an earlier hop", hop("from relay.isp.example (relay.isp.example [198.51.100.1])") +
+			hop("from localhost (localhost [127.0.0.1])") +
+			hop("from gw.shop.example.co.uk (gw.shop.example.co.uk [192.0.2.1])"), true, ""},
+		{"another domain", hop("from mail.shop.example.com (mail.shop.example.com [192.0.2.7])"), false, ""},
+		{"a public suffix alone", hop("from co.uk (uk [192.0.2.7])"), false, ""},
+		{"after by", "Received: from unknown (198.51.100.9) by mx.shop.example.co.uk; Mon, 1 Jan 2024\n", false, ""},
+		{"not a from clause", "Received: (qmail 1234 invoked by uid 0); shop.example.co.uk\n", false, ""},
+		{"numeric host", hop("from 192.0.2.7 ([192.0.2.7])"), false, ""},
+		{"a sender under a public suffix", hop("from mail.example.co.uk (mail.example.co.uk [192.0.2.7])"), false, "x@co.uk"},
+		{"a name that only ends like the domain", hop("from mail.myexample.co.uk (mail.myexample.co.uk [192.0.2.7])"), false, ""},
+		{"no Received header", "", false, ""},
+		{"past the tenth header", strings.Repeat(hop("from a.isp.example (a.isp.example [198.51.100.1])"), 10) +
+			hop("from gw.shop.example.co.uk (gw.shop.example.co.uk [192.0.2.1])"), false, ""},
+	} {
+		from := "deals@shop.example.co.uk"
+		if tc.from != "" {
+			from = tc.from
+		}
+		raw := "From: \"Shop\" <" + from + ">\n" + tc.received + body
+		msg := textextract.Parse([]byte(raw))
+		cfg := DefaultConfig()
+		_, split, names := New(cfg).ExplainViews(msg)
+		var got, want []string
+		for _, n := range names[:split] {
+			if strings.HasPrefix(n, "header:align:relay:") {
+				got = append(got, n)
+			}
+		}
+		if tc.same {
+			want = []string{"header:align:relay:same"}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: relay features %q, want %q", tc.name, got, want)
+		}
+		for _, n := range names {
+			if strings.Contains(n, "isp.example") || strings.Contains(n, "in.example") {
+				t.Errorf("%s: feature %q names a relay", tc.name, n)
+			}
+		}
+		cfg.RelayAlignment = false
+		if _, _, names := New(cfg).ExplainViews(msg); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "align:relay") }) {
+			t.Errorf("%s: relay feature without Config.RelayAlignment", tc.name)
+		}
+	}
+}
+
 // appendFolded against a plain reference: fold each byte through
 // foldTable, drop a space that follows a space written by the same call,
 // stop at limit bytes in all.
