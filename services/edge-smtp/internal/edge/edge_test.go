@@ -71,6 +71,14 @@ func TestDeliverLMTPWithHeaders(t *testing.T) {
 	if !strings.HasPrefix(head, wantFirst) {
 		t.Errorf("header block does not start with %q:\n%s", wantFirst, head)
 	}
+	if n := strings.Count(head, "by mx.test"); n != 1 {
+		t.Errorf("%d Received headers of the gateway, want 1:\n%s", n, head)
+	}
+	// The classifier read the message under the same trace header.
+	if cls := headerBlock(h.cls.lastMessage()); !strings.HasPrefix(cls, head[:strings.Index(head, "\r\n")+2]) ||
+		!strings.Contains(cls, "Received: from relay.remote.example by mx.remote.example;") {
+		t.Errorf("the classifier's message does not start with the delivered trace header:\n%s", cls)
+	}
 	for _, want := range []string{
 		"Received: from relay.remote.example by mx.remote.example;",
 		"X-Other: kept\r\n",

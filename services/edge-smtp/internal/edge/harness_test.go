@@ -173,9 +173,20 @@ func (a *antivirusStub) Scan(_ context.Context, req *antivirusv1.ScanRequest) (*
 
 type classifierStub struct {
 	classifierv1.UnimplementedClassifierServiceServer
+	mu   sync.Mutex
+	last []byte // the message of the latest request
 }
 
-func (classifierStub) Classify(_ context.Context, req *classifierv1.ClassifyRequest) (*classifierv1.ClassifyResponse, error) {
+func (c *classifierStub) lastMessage() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *classifierStub) Classify(_ context.Context, req *classifierv1.ClassifyRequest) (*classifierv1.ClassifyResponse, error) {
+	c.mu.Lock()
+	c.last = req.GetMessage()
+	c.mu.Unlock()
 	if bytes.Contains(req.GetMessage(), []byte("VIAGRA")) {
 		return &classifierv1.ClassifyResponse{Class: verdictv1.Class_CLASS_SPAM, Score: 9.5,
 			Verdict: &verdictv1.Verdict{Action: verdictv1.Action_ACTION_QUARANTINE}}, nil
@@ -304,6 +315,7 @@ type harness struct {
 	pol    *policyStub
 	av     *antivirusStub
 	avSrv  *grpc.Server
+	cls    *classifierStub
 	clsSrv *grpc.Server
 	lmtp   *sink
 	smtp   *sink
@@ -352,7 +364,8 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	_, polAddr := serveGRPC(t, func(s *grpc.Server) { policyv1.RegisterPolicyServiceServer(s, h.pol) })
 	var avAddr, clsAddr string
 	h.avSrv, avAddr = serveGRPC(t, func(s *grpc.Server) { antivirusv1.RegisterAntivirusServiceServer(s, h.av) })
-	h.clsSrv, clsAddr = serveGRPC(t, func(s *grpc.Server) { classifierv1.RegisterClassifierServiceServer(s, classifierStub{}) })
+	h.cls = &classifierStub{}
+	h.clsSrv, clsAddr = serveGRPC(t, func(s *grpc.Server) { classifierv1.RegisterClassifierServiceServer(s, h.cls) })
 
 	cfg := config.Default()
 	cfg.Hostname = "mx.test"

@@ -146,8 +146,16 @@ func dedupe(fields []header.Field) []header.Field {
 func deliverTo(d *policyv1.Delivery) string { return d.GetDeliverTo() }
 
 // received is the Received value of RFC 5321 §4.4 (the client has no
-// reverse DNS lookup here: the address literal stands alone).
+// reverse DNS lookup here: the address literal stands alone), the same
+// for the classifier and every delivery of the transaction.
 func (p *pipeline) received() string {
+	if p.trace == "" {
+		p.trace = p.traceValue()
+	}
+	return p.trace
+}
+
+func (p *pipeline) traceValue() string {
 	s, tx := p.s, p.tx
 	proto := "ESMTP"
 	if s.tlsOn() {

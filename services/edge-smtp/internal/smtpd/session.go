@@ -21,6 +21,7 @@ import (
 	verdictv1 "github.com/mxgate/mxgate/proto/mxgate/verdict/v1"
 
 	"github.com/mxgate/mxgate/services/edge-smtp/internal/gate"
+	"github.com/mxgate/mxgate/services/edge-smtp/internal/header"
 	"github.com/mxgate/mxgate/services/edge-smtp/internal/queueid"
 	"github.com/mxgate/mxgate/services/edge-smtp/internal/reply"
 )
@@ -244,6 +245,7 @@ type pipeline struct {
 	final  bool // the outcome was final (2xx or 5xx): report the class
 	scores []*verdictv1.Score
 	added  []*verdictv1.Header // headers verdicts ask for, every recipient
+	trace  string              // this gateway's Received value (see received)
 }
 
 func (p *pipeline) run() error {
@@ -266,7 +268,12 @@ func (p *pipeline) run() error {
 	p.scores = append(p.scores, av.GetVerdict().GetScores()...)
 	p.added = append(p.added, av.GetVerdict().GetAddHeaders()...)
 
-	cls, err := sc.Classify(tx.ctx, &classifierv1.ClassifyRequest{MessageId: tx.id, Message: p.msg, Prior: p.scores})
+	// The classifier reads the message as the mailbox will, under this
+	// gateway's Received header: the relay that handed it over is part of
+	// what the model weighs (whether a relay is in the sender's domain),
+	// as the receiving site's header was in the mail it was trained on.
+	traced := header.Rewrite(p.msg, header.Edit{Prepend: []header.Field{{Name: "Received", Value: p.received()}}})
+	cls, err := sc.Classify(tx.ctx, &classifierv1.ClassifyRequest{MessageId: tx.id, Message: traced, Prior: p.scores})
 	if err != nil {
 		return p.fail("classifier", err)
 	}
