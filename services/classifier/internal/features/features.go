@@ -1215,9 +1215,6 @@ const maxRelays = 10
 // message without Received headers, or whose sender's relays did not
 // record themselves, is not evidence of spam.
 func (e *Extractor) relayAlignment(m *textextract.Message, from string) {
-	if ps, _ := publicsuffix.PublicSuffix(from); ps == from {
-		return // not a registered domain: every name under it would match
-	}
 	n := 0
 	for _, h := range m.Headers {
 		if !strings.EqualFold(h.Name, "Received") {
@@ -1227,7 +1224,11 @@ func (e *Extractor) relayAlignment(m *textextract.Message, from string) {
 			return
 		}
 		if relayIn(h.Value, from) {
-			e.addStr(nsHeader, "align:relay:same")
+			// A from that is a public suffix (no registered domain) would
+			// match every name under it; looked up only on a match.
+			if ps, _ := publicsuffix.PublicSuffix(from); ps != from {
+				e.addStr(nsHeader, "align:relay:same")
+			}
 			return
 		}
 	}
