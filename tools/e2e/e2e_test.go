@@ -134,6 +134,24 @@ func TestCluster(t *testing.T) {
 			}
 		})
 
+		t.Run("short note delivered as legit", func(t *testing.T) {
+			t.Parallel()
+			// Next to no text, no display name, a Message-Id of a bare host:
+			// what the model knows of such mail comes mostly from its header,
+			// so it must read the header as the mailbox stores it.
+			token := "note-" + randomID(8)
+			msg := fmt.Appendf(nil, "From: sam@sender.e2e.test\r\nTo: dave@example.com\r\nSubject: lunch\r\n"+
+				"Date: %s\r\nMessage-Id: <%s@vm>\r\n\r\nShall we meet at noon tomorrow at the usual place? Sam\r\n",
+				time.Now().UTC().Format(time.RFC1123Z), token)
+			if r := send(t, c.smtpAddr, "sam@sender.e2e.test", []string{"dave@example.com"}, msg); !r.is(250, "2.0.0") {
+				t.Fatalf("reply %v, want 250 2.0.0", r)
+			}
+			got := deliveredOnce(t, root, token, "example.com/dave")
+			if cl := verdictClass(got); cl != "legit" {
+				t.Errorf("class %q (%s), want legit", cl, header(got, "X-Mxgate-Verdict"))
+			}
+		})
+
 		gtubeTests := []struct {
 			name, rcpt, dir string
 			tagged          bool

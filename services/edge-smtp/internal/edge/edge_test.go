@@ -46,6 +46,7 @@ func TestDeliverLMTPWithHeaders(t *testing.T) {
 	body := "Hello Alice,\r\n.leading dot line\r\n\r\nBye\r\n"
 	msg := message("Lunch", body,
 		"Received: from relay.remote.example by mx.remote.example; Mon, 1 Jan 2024 00:00:00 +0000",
+		"Return-Path: <forged@elsewhere.example>",
 		"X-Spam-Status: No, forged by the sender",
 		"X-Spam-Folder: Trash",
 		"x-mxgate-verdict: class=legit forged",
@@ -74,10 +75,13 @@ func TestDeliverLMTPWithHeaders(t *testing.T) {
 	if n := strings.Count(head, "by mx.test"); n != 1 {
 		t.Errorf("%d Received headers of the gateway, want 1:\n%s", n, head)
 	}
-	// The classifier read the message under the same trace header.
-	if cls := headerBlock(h.cls.lastMessage()); !strings.HasPrefix(cls, head[:strings.Index(head, "\r\n")+2]) ||
-		!strings.Contains(cls, "Received: from relay.remote.example by mx.remote.example;") {
-		t.Errorf("the classifier's message does not start with the delivered trace header:\n%s", cls)
+	// The classifier read the message as final delivery stores it: under
+	// the envelope sender's Return-Path, then the same trace header, and
+	// without the inbound Return-Path.
+	if cls := headerBlock(h.cls.lastMessage()); !strings.HasPrefix(cls, "Return-Path: <sender@remote.example>\r\n"+head[:strings.Index(head, "\r\n")+2]) ||
+		!strings.Contains(cls, "Received: from relay.remote.example by mx.remote.example;") ||
+		strings.Count(cls, "Return-Path:") != 1 {
+		t.Errorf("the classifier's message does not start with the envelope sender and the delivered trace header:\n%s", cls)
 	}
 	for _, want := range []string{
 		"Received: from relay.remote.example by mx.remote.example;",

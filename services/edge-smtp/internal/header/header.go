@@ -30,10 +30,12 @@ type Edit struct {
 	Append        []Field
 }
 
-// Removable names the header fields only the edge may add: inbound copies
-// are removed before the edge adds its own. Entries ending in "-" are
+// Removable names the header fields an inbound message must not bring:
+// those only the edge may add (inbound copies are removed before the edge
+// adds its own) and Return-Path, which only final delivery writes (RFC
+// 5321 §4.4; Postfix's cleanup drops it too). Entries ending in "-" are
 // prefixes.
-var Removable = []string{"X-Spam-", "X-Mxgate-"}
+var Removable = []string{"X-Spam-", "X-Mxgate-", "Return-Path"}
 
 // IsRemovable reports whether name matches Removable (case-insensitive).
 func IsRemovable(name string) bool {

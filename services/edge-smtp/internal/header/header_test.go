@@ -22,10 +22,10 @@ func TestRewrite(t *testing.T) {
 			want: "Received: from a ([1.2.3.4]) by mx with ESMTP id X; date\r\nFrom: a@b\r\nSubject: hi\r\nX-Spam-Status: no\r\n\r\nbody\r\n",
 		},
 		{
-			name: "remove inbound spam headers, folded ones too, any case",
-			in:   "X-Spam-Status: Yes,\r\n\tscore=99\r\nFrom: a@b\r\nx-spam-folder: Junk\r\nX-MXGATE-Verdict: forged\r\nX-Spammy: kept\r\nReceived: kept\r\n\r\nX-Spam-Status: in body\r\n",
+			name: "remove inbound spam headers and Return-Path, folded ones too, any case",
+			in:   "X-Spam-Status: Yes,\r\n\tscore=99\r\nreturn-path: <forged@x>\r\nFrom: a@b\r\nx-spam-folder: Junk\r\nX-MXGATE-Verdict: forged\r\nX-Spammy: kept\r\nReturn-Paths: kept\r\nReceived: kept\r\n\r\nX-Spam-Status: in body\r\n",
 			edit: Edit{Remove: IsRemovable, Append: []Field{status}},
-			want: "From: a@b\r\nX-Spammy: kept\r\nReceived: kept\r\nX-Spam-Status: no\r\n\r\nX-Spam-Status: in body\r\n",
+			want: "From: a@b\r\nX-Spammy: kept\r\nReturn-Paths: kept\r\nReceived: kept\r\nX-Spam-Status: no\r\n\r\nX-Spam-Status: in body\r\n",
 		},
 		{
 			name: "subject prefix",

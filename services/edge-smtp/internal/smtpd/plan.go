@@ -175,6 +175,18 @@ func (p *pipeline) traceValue() string {
 	return b.String()
 }
 
+// returnPath is the Return-Path value of the envelope sender from ("" for
+// the null sender): the address in angle brackets, without the control
+// characters and angle brackets a header value cannot carry.
+func returnPath(from string) string {
+	return "<" + strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, from) + ">"
+}
+
 func addressLiteral(ip string) string {
 	if a := net.ParseIP(ip); a != nil && a.To4() == nil {
 		return "[IPv6:" + ip + "]"

@@ -52,3 +52,16 @@ func TestAddressLiteral(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+func TestReturnPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                       "<>",
+		"bob@example.org":        "<bob@example.org>",
+		"jörg@bücher.example":    "<jörg@bücher.example>",
+		"a\r\nX-Evil: 1>@b.test": "<aX-Evil: 1@b.test>",
+	} {
+		if got := returnPath(in); got != want {
+			t.Errorf("returnPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

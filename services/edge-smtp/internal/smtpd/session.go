@@ -268,11 +268,21 @@ func (p *pipeline) run() error {
 	p.scores = append(p.scores, av.GetVerdict().GetScores()...)
 	p.added = append(p.added, av.GetVerdict().GetAddHeaders()...)
 
-	// The classifier reads the message as the mailbox will, under this
-	// gateway's Received header: the relay that handed it over is part of
-	// what the model weighs (whether a relay is in the sender's domain),
-	// as the receiving site's header was in the mail it was trained on.
-	traced := header.Rewrite(p.msg, header.Edit{Prepend: []header.Field{{Name: "Received", Value: p.received()}}})
+	// The classifier reads the message as the mailbox will store it, as
+	// the mail it was trained on was stored: under the Return-Path of
+	// final delivery (RFC 5321 §4.4), which nearly all stored ham has, so
+	// that its absence reads as spam-like to the model, and under this
+	// gateway's Received header, since the relay that handed the message
+	// over is part of what the model weighs (whether a relay is in the
+	// sender's domain). What the delivered copy loses (an inbound
+	// Return-Path among it) this copy loses too.
+	traced := header.Rewrite(p.msg, header.Edit{
+		Remove: header.IsRemovable,
+		Prepend: []header.Field{
+			{Name: "Return-Path", Value: returnPath(tx.from)},
+			{Name: "Received", Value: p.received()},
+		},
+	})
 	cls, err := sc.Classify(tx.ctx, &classifierv1.ClassifyRequest{MessageId: tx.id, Message: traced, Prior: p.scores})
 	if err != nil {
 		return p.fail("classifier", err)
