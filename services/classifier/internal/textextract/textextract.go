@@ -200,6 +200,11 @@ func Parse(raw []byte) *Message {
 		}
 	}
 	clear(all[len(kept):])
+	for i := range kept {
+		if strings.EqualFold(kept[i].Name, "Subject") {
+			kept[i].Value = stripSpamTag(kept[i].Value)
+		}
+	}
 	p.msg.Headers = kept
 	p.msg.Subject = p.msg.Header("Subject")
 	p.msg.From = p.msg.Header("From")
@@ -207,6 +212,26 @@ func Parse(raw []byte) *Message {
 	p.msg.HTMLOnly = p.hasHTML && !p.hasPlain
 	p.msg.Text = string(p.text)
 	return p.msg
+}
+
+// SpamTag is the Subject prefix of the gateway's tag action (the policy
+// service's default spam_tag). Parse reads a Subject without it, so that a
+// tagged copy (a user's report, a message taken from a mailbox and
+// classified again) reads as the message did when it arrived: the tag is
+// the gateway's own verdict, as the filter headers Parse drops are other
+// filters'.
+const SpamTag = "*****SPAM*****"
+
+// stripSpamTag removes SpamTag, and the space after it, from the start of
+// the Subject value v, as often as it is there (a message tagged twice).
+func stripSpamTag(v string) string {
+	for {
+		rest, ok := strings.CutPrefix(strings.TrimLeft(v, " \t"), SpamTag)
+		if !ok {
+			return v
+		}
+		v = strings.TrimLeft(rest, " \t")
+	}
 }
 
 // skipMboxFrom drops a leading mbox "From " separator line.

@@ -168,6 +168,26 @@ func TestFilterHeadersRemoved(t *testing.T) {
 	}
 }
 
+// The gateway's own spam tag is not part of what the classifier reads: a
+// tagged copy parses as the message did before it was tagged.
+func TestSpamTagRemoved(t *testing.T) {
+	for subject, want := range map[string]string{
+		"*****SPAM***** lunch":                 "lunch",
+		"*****SPAM*****  *****SPAM***** lunch": "lunch",
+		"*****SPAM*****":                       "",
+		"=?utf-8?q?*****SPAM*****_J=C3=B6rg?=": "Jörg",
+		"Re: *****SPAM***** lunch":             "Re: *****SPAM***** lunch",
+		"*****SPAM*****lunch":                  "lunch",
+		"****SPAM***** lunch":                  "****SPAM***** lunch",
+		"lunch":                                "lunch",
+	} {
+		m := Parse([]byte("From: a@example.com\nSubject: " + subject + "\n\nbody\n"))
+		if m.Subject != want || m.Header("Subject") != want {
+			t.Errorf("Subject %q: parsed as %q (header %q), want %q", subject, m.Subject, m.Header("Subject"), want)
+		}
+	}
+}
+
 func TestAttachments(t *testing.T) {
 	pdf := "%PDF-1.4 fake"
 	raw := "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n--b\n" +
