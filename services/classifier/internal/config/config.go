@@ -14,6 +14,7 @@ import (
 	"github.com/mxgate/mxgate/proto/confload"
 	"github.com/mxgate/mxgate/proto/telemetry"
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
+	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 // ErrInvalid wraps every validation error; the message names the bad key.
@@ -35,6 +36,10 @@ type Config struct {
 	// Decision holds the class thresholds on the total score.
 	Decision decide.Config `yaml:"decision"`
 	Feeds    []Feed        `yaml:"feeds"`
+	// SpamTag is the policy service's spam_tag: the Subject prefix the
+	// gateway's tag action adds, which the classifier removes from what it
+	// reads (a reported copy is often a tagged one); "" removes nothing.
+	SpamTag string `yaml:"spam_tag"`
 
 	Telemetry telemetry.Options `yaml:"telemetry"`
 }
@@ -134,6 +139,7 @@ func Default() Config {
 		Decision: decide.Default(),
 		Feedback: Feedback{ConfirmReporters: 3, UnconfirmedCap: 1.5, MaxReportsPerHour: 60, ReportTTL: confload.Duration(30 * 24 * time.Hour)},
 		Scoring:  Scoring{PriorWeight: 1, PriorCap: 10},
+		SpamTag:  textextract.SpamTag,
 		Telemetry: telemetry.Options{
 			Service: "classifier",
 		},
@@ -168,6 +174,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageSize <= 0 {
 		return bad("max_message_size", "must be positive")
+	}
+	if strings.ContainsAny(c.SpamTag, "\r\n") {
+		return bad("spam_tag", "must be a single line")
 	}
 	if !streamName.MatchString(c.NATS.Stream) {
 		return bad("nats.stream", "%q is not a valid stream name", c.NATS.Stream)

@@ -17,7 +17,7 @@ func TestDeployLocalConfig(t *testing.T) {
 	def := Default()
 	def.Telemetry.Service = "classifier"
 	if cfg.Listen != "127.0.0.1:7104" || cfg.NATS.Stream != def.NATS.Stream || cfg.Fingerprints.MaxAge != def.Fingerprints.MaxAge ||
-		cfg.Decision != def.Decision || cfg.Feedback != def.Feedback {
+		cfg.Decision != def.Decision || cfg.Feedback != def.Feedback || cfg.SpamTag != def.SpamTag {
 		t.Fatalf("deploy/local/classifier.yaml drifted from the defaults: %+v", cfg)
 	}
 }
@@ -51,6 +51,7 @@ func TestInvalid(t *testing.T) {
 		{"feeds: [{url: '/x', interval: 1ms}]", "feeds[0].interval"},
 		{"feeds: [{name: '" + strings.Repeat("n", 321) + "', url: '/x', interval: 1m}]", "feeds[0].name"},
 		{"feeds: [{url: '/" + strings.Repeat("x", 400) + "', interval: 1m}]", "feeds[0].name"},
+		{"spam_tag: \"[SPAM]\\n\"", "spam_tag"},
 		{"bogus: 1", "bogus"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {

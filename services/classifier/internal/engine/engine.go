@@ -62,6 +62,9 @@ type Options struct {
 	PriorWeight, PriorCap float64
 	// ModelVersion is reported with each result.
 	ModelVersion string
+	// Parse adjusts how raw messages are decoded (the gateway's subject
+	// tag).
+	Parse textextract.Options
 }
 
 // Engine classifies messages. It is safe for concurrent use.
@@ -110,7 +113,7 @@ type Prior struct {
 
 // Classify classifies a raw message.
 func (e *Engine) Classify(raw []byte, prior []Prior) Result {
-	msg := textextract.Parse(raw)
+	msg := textextract.ParseWith(raw, e.opts.Parse)
 	return e.ClassifyMessage(msg, prior)
 }
 
@@ -125,7 +128,7 @@ func (e *Engine) ClassifyMessage(msg *textextract.Message, prior []Prior) Result
 // features with the largest shares (at most MaxExplain). Those entries are
 // parts of the "model" entry, not further contributions to the score.
 func (e *Engine) ClassifyExplained(raw []byte, prior []Prior, top int) Result {
-	return e.classify(textextract.Parse(raw), prior, min(max(top, 0), MaxExplain))
+	return e.classify(textextract.ParseWith(raw, e.opts.Parse), prior, min(max(top, 0), MaxExplain))
 }
 
 func (e *Engine) classify(msg *textextract.Message, prior []Prior, top int) Result {

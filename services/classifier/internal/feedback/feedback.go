@@ -68,6 +68,9 @@ type Options struct {
 	// WaitApplied bounds how long Report waits for this replica to apply
 	// its own events before returning.
 	WaitApplied time.Duration
+	// Parse adjusts how reported messages are decoded (the gateway's
+	// subject tag: a reported copy is often a tagged one).
+	Parse textextract.Options
 }
 
 // Service handles reports and imports.
@@ -143,7 +146,7 @@ func (s *Service) Report(ctx context.Context, class fpdb.Class, mailbox string, 
 	if !trusted && !s.allow(mailbox, now) {
 		return Result{}, ErrRateLimited
 	}
-	msg := textextract.Parse(raw)
+	msg := textextract.ParseWith(raw, s.opts.Parse)
 	var entries []fpdb.Entry
 	for _, fp := range reported(msg, class, trusted) {
 		entries = append(entries, fpdb.Entry{

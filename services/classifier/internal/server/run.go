@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), func(ev *classifierv1.LearnEvent) {
-		msg := textextract.Parse(ev.GetMessage())
+		msg := textextract.ParseWith(ev.GetMessage(), parseOptions(cfg))
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		if ev.GetUndo() {
 			d.Model.Unlearn(msg, spam)
@@ -127,6 +128,7 @@ func Run(ctx context.Context, d Deps) error {
 	eng := NewEngine(cfg, db, d.Model, d.ModelVersion)
 	fb := feedback.New(pub, db, feedback.Options{
 		ReportTTL: cfg.Feedback.ReportTTL.D(), MaxReportsPerHour: cfg.Feedback.MaxReportsPerHour,
+		Parse: parseOptions(cfg),
 	})
 	for _, f := range cfg.Feeds {
 		goRun(func() {
@@ -235,7 +237,14 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 		SpamWeights: weights(cfg.Fingerprints.Spam), HamWeights: weights(cfg.Fingerprints.Ham),
 		ConfirmReporters: cfg.Feedback.ConfirmReporters, UnconfirmedCap: cfg.Feedback.UnconfirmedCap,
 		PriorWeight: cfg.Scoring.PriorWeight, PriorCap: cfg.Scoring.PriorCap, ModelVersion: version,
+		Parse: parseOptions(cfg),
 	})
+}
+
+// parseOptions are the decoding options of every message the service
+// reads: classified, reported, or learnt from another replica's event.
+func parseOptions(cfg config.Config) textextract.Options {
+	return textextract.Options{SpamTag: strings.TrimSpace(cfg.SpamTag)}
 }
 
 func classOf(c decide.Class) verdictv1.Class {

@@ -179,8 +179,20 @@ func (t *tagSet) add(list []string, key []byte) []string {
 	}
 }
 
-// Parse decodes raw. It never panics and always returns a non-nil Message.
-func Parse(raw []byte) *Message {
+// Options adjust what Parse reads.
+type Options struct {
+	// SpamTag is the gateway's subject tag (the policy service's
+	// spam_tag), removed from the start of the Subject; "" removes
+	// nothing.
+	SpamTag string
+}
+
+// Parse decodes raw, with the default SpamTag removed from the Subject. It
+// never panics and always returns a non-nil Message.
+func Parse(raw []byte) *Message { return ParseWith(raw, Options{SpamTag: SpamTag}) }
+
+// ParseWith is Parse with options.
+func ParseWith(raw []byte, o Options) *Message {
 	p := parserPool.Get().(*parser)
 	defer p.release()
 	p.msg = &Message{}
@@ -200,9 +212,11 @@ func Parse(raw []byte) *Message {
 		}
 	}
 	clear(all[len(kept):])
-	for i := range kept {
-		if strings.EqualFold(kept[i].Name, "Subject") {
-			kept[i].Value = stripSpamTag(kept[i].Value)
+	if o.SpamTag != "" {
+		for i := range kept {
+			if strings.EqualFold(kept[i].Name, "Subject") {
+				kept[i].Value = stripTag(kept[i].Value, o.SpamTag)
+			}
 		}
 	}
 	p.msg.Headers = kept
@@ -214,19 +228,19 @@ func Parse(raw []byte) *Message {
 	return p.msg
 }
 
-// SpamTag is the Subject prefix of the gateway's tag action (the policy
-// service's default spam_tag). Parse reads a Subject without it, so that a
-// tagged copy (a user's report, a message taken from a mailbox and
+// SpamTag is the default Subject prefix of the gateway's tag action (the
+// policy service's default spam_tag). Parse reads a Subject without it, so
+// that a tagged copy (a user's report, a message taken from a mailbox and
 // classified again) reads as the message did when it arrived: the tag is
 // the gateway's own verdict, as the filter headers Parse drops are other
 // filters'.
 const SpamTag = "*****SPAM*****"
 
-// stripSpamTag removes SpamTag, and the space after it, from the start of
-// the Subject value v, as often as it is there (a message tagged twice).
-func stripSpamTag(v string) string {
+// stripTag removes tag, and the space after it, from the start of the
+// Subject value v, as often as it is there (a message tagged twice).
+func stripTag(v, tag string) string {
 	for {
-		rest, ok := strings.CutPrefix(strings.TrimLeft(v, " \t"), SpamTag)
+		rest, ok := strings.CutPrefix(strings.TrimLeft(v, " \t"), tag)
 		if !ok {
 			return v
 		}

@@ -186,6 +186,17 @@ func TestSpamTagRemoved(t *testing.T) {
 			t.Errorf("Subject %q: parsed as %q (header %q), want %q", subject, m.Subject, m.Header("Subject"), want)
 		}
 	}
+	// A site's own tag, and none.
+	for _, tc := range []struct{ tag, subject, want string }{
+		{"[SPAM]", "[SPAM] lunch", "lunch"},
+		{"[SPAM]", "*****SPAM***** lunch", "*****SPAM***** lunch"},
+		{"", "*****SPAM***** lunch", "*****SPAM***** lunch"},
+	} {
+		m := ParseWith([]byte("Subject: "+tc.subject+"\n\nbody\n"), Options{SpamTag: tc.tag})
+		if m.Subject != tc.want {
+			t.Errorf("tag %q, Subject %q: parsed as %q, want %q", tc.tag, tc.subject, m.Subject, tc.want)
+		}
+	}
 }
 
 func TestAttachments(t *testing.T) {
