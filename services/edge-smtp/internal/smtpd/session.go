@@ -269,13 +269,13 @@ func (p *pipeline) run() error {
 	p.added = append(p.added, av.GetVerdict().GetAddHeaders()...)
 
 	// The classifier reads the message as the mailbox will store it, as
-	// the mail it was trained on was stored: under the Return-Path of
-	// final delivery (RFC 5321 §4.4), which nearly all stored ham has, so
-	// that its absence reads as spam-like to the model, and under this
-	// gateway's Received header, since the relay that handed the message
-	// over is part of what the model weighs (whether a relay is in the
-	// sender's domain). What the delivered copy loses (an inbound
-	// Return-Path among it) this copy loses too.
+	// the mail it was trained on was stored: with the Return-Path of
+	// final delivery (RFC 5321 §4.4; nearly all stored ham has one, so
+	// the model reads a message without one as spam-like) and under this
+	// gateway's Received header (the relay that handed the message over
+	// is part of what the model weighs: whether a relay is in the
+	// sender's domain). It loses what the delivered copy loses, an
+	// inbound Return-Path among it.
 	traced := header.Rewrite(p.msg, header.Edit{
 		Remove: header.IsRemovable,
 		Prepend: []header.Field{
