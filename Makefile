@@ -73,9 +73,11 @@ CORPUS ?= ../shared/corpus/spamassassin
 model: ## retrain the committed default classifier model from the corpus (byte for byte reproducible)
 	go run ./services/classifier/cmd/classifier train --ham $(CORPUS)/ham --spam $(CORPUS)/spam -o services/classifier/model/default.model
 
+SEEDS ?= 1
+
 .PHONY: eval
-eval: ## 10-fold cross-validation of the classifier on the corpus
-	go run ./services/classifier/cmd/classifier eval --ham $(CORPUS)/ham --spam $(CORPUS)/spam
+eval: ## 10-fold cross-validation of the classifier on the corpus (SEEDS=1-8: eight fold assignments and the means)
+	go run ./services/classifier/cmd/classifier eval --ham $(CORPUS)/ham --spam $(CORPUS)/spam --seeds $(SEEDS)
 
 .PHONY: bench
 bench: ## run the benchmarks of every module

@@ -6,9 +6,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
@@ -21,13 +23,16 @@ func init() { register("eval", runEval) }
 
 // runEval runs seeded stratified k-fold cross-validation over a labelled
 // corpus (or, with --test-match, one training on the files whose names do
-// not match and a test on those that do) and prints the figures.
+// not match and a test on those that do) and prints the figures. With
+// --seeds it runs the cross-validation once per fold assignment and ends
+// with each figure's mean over them.
 func runEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	ham := fs.String("ham", "../shared/corpus/spamassassin/ham", "directory of legitimate messages")
 	spam := fs.String("spam", "../shared/corpus/spamassassin/spam", "directory of spam messages")
 	folds := fs.Int("folds", 10, "number of folds")
 	seed := fs.Uint64("seed", 1, "fold assignment seed")
+	seedList := fs.String("seeds", "", "cross-validate with each of these fold assignment seeds (\"1-8\", \"1,3,5\") and print the means; with --scores, seed N's scores go to SCORES.N")
 	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures and classes")
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
@@ -41,6 +46,22 @@ func runEval(ctx context.Context, args []string) error {
 	if *views && *scoresOut == "" {
 		return fmt.Errorf("--views needs --scores")
 	}
+	seeds := []uint64{*seed}
+	if *seedList != "" {
+		if *testMatch != "" {
+			return fmt.Errorf("--seeds is for cross-validation, not --test-match")
+		}
+		var err error
+		if seeds, err = parseSeeds(*seedList); err != nil {
+			return err
+		}
+	}
+	cfg := decide.Default()
+	cfg.SpamThreshold, cfg.SuspectedThreshold = *threshold, *suspected
+	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	files, err := loadLabelled(*ham, *spam)
 	if err != nil {
 		return err
@@ -49,9 +70,7 @@ func runEval(ctx context.Context, args []string) error {
 	prog.printf("extracting features of %d messages", len(files))
 	msgs := eval.Parse(files)
 	ex := eval.ExamplesOf(p, files, msgs)
-	var scores []float64
-	var shares [][]model.Contribution // with --views, in the order of scores
-	split := fmt.Sprintf("%d-fold CV, seed %d", *folds, *seed)
+	w := os.Stdout
 	if *testMatch != "" {
 		test := make([]bool, len(files))
 		var tf []eval.File
@@ -63,43 +82,73 @@ func runEval(ctx context.Context, args []string) error {
 			}
 		}
 		prog.printf("training on %d messages", len(files)-len(tf))
+		var scores []float64
+		var shares [][]model.Contribution
 		err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
 			scores = append(scores, m.ScoreExample(ex[i]))
 			if *views {
 				shares = append(shares, m.ExampleViews(ex[i]))
 			}
 		})
-		split = fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
-		files, msgs = tf, tm
-	} else {
-		scores = make([]float64, len(ex))
+		if err != nil {
+			return err
+		}
+		prog.done("done")
+		if *scoresOut != "" {
+			if err := writeScores(*scoresOut, tf, scores, shares); err != nil {
+				return err
+			}
+		}
+		split := fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
+		report(w, cfg, split, tf, tm, scores)
+		return nil
+	}
+	all := make([]eval.Metrics, 0, len(seeds))
+	for _, sd := range seeds {
+		scores := make([]float64, len(ex))
+		var shares [][]model.Contribution
 		if *views {
 			shares = make([][]model.Contribution, len(ex))
 		}
-		err = eval.CrossValidateFunc(ctx, p, ex, *folds, *seed, func(f int) { prog.printf("fold %d/%d", f+1, *folds) }, func(m *model.Model, i int) {
+		if len(seeds) > 1 {
+			prog.printf("seed %d", sd)
+		}
+		err = eval.CrossValidateFunc(ctx, p, ex, *folds, sd, func(n int) { prog.printf("fold %d/%d", n, *folds) }, func(m *model.Model, i int) {
 			scores[i] = m.ScoreExample(ex[i])
 			if *views {
 				shares[i] = m.ExampleViews(ex[i])
 			}
 		})
+		if err != nil {
+			return err
+		}
+		prog.done("done")
+		if *scoresOut != "" {
+			path := *scoresOut
+			if len(seeds) > 1 {
+				path = fmt.Sprintf("%s.%d", path, sd)
+			}
+			if err := writeScores(path, files, scores, shares); err != nil {
+				return err
+			}
+		}
+		all = append(all, report(w, cfg, fmt.Sprintf("%d-fold CV, seed %d", *folds, sd), files, msgs, scores))
 	}
-	if err != nil {
-		return err
+	if len(seeds) > 1 {
+		summary(w, seeds, all)
 	}
-	prog.done("done")
+	return nil
+}
+
+// report prints the figures of one evaluation and returns them.
+func report(w io.Writer, cfg decide.Config, split string, files []eval.File, msgs []*textextract.Message, scores []float64) eval.Metrics {
 	spamL := make([]bool, len(files))
 	hard := make([]bool, len(files))
 	for i, f := range files {
 		spamL[i] = f.Spam
 		hard[i] = !f.Spam && strings.HasPrefix(f.Group(), "hard-ham")
 	}
-	if *scoresOut != "" {
-		if err := writeScores(*scoresOut, files, scores, shares); err != nil {
-			return err
-		}
-	}
-	mt := eval.Compute(scores, spamL, hard, *threshold)
-	w := os.Stdout
+	mt := eval.Compute(scores, spamL, hard, cfg.SpamThreshold)
 	fmt.Fprintf(w, "corpus: %d ham (%d hard_ham), %d spam; %s\n", mt.Ham, mt.HardHam, mt.Spam, split)
 	for _, lvl := range eval.FPRLevels {
 		fmt.Fprintf(w, "spam recall at FPR <= %.1f%%: %.2f%%\n", lvl*100, mt.RecallAtFPR[lvl]*100)
@@ -108,12 +157,6 @@ func runEval(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "at threshold %g: spam recall %.2f%%, FPR %.2f%%\n", mt.Threshold, mt.Recall*100, mt.FPR*100)
 	if mt.HardHam > 0 {
 		fmt.Fprintf(w, "hard_ham FPR at threshold %g: %.2f%% (%d messages)\n", mt.Threshold, mt.HardHamFPR*100, mt.HardHam)
-	}
-	cfg := decide.Default()
-	cfg.SpamThreshold, cfg.SuspectedThreshold = *threshold, *suspected
-	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
-	if err := cfg.Validate(); err != nil {
-		return err
 	}
 	fmt.Fprintf(w, "score reached by the top ham:")
 	for _, q := range []float64{0.02, 0.01, 0.005, 0.002, 0.001} {
@@ -136,7 +179,83 @@ func runEval(ctx context.Context, args []string) error {
 	row("ham", cs.Ham)
 	row("hard_ham", cs.HardHam)
 	row("spam", cs.Spam)
-	return nil
+	return mt
+}
+
+// summary prints each figure's mean over the seeds' evaluations, followed
+// by the figure of each seed in order.
+func summary(w io.Writer, seeds []uint64, all []eval.Metrics) {
+	fmt.Fprintf(w, "mean over %d seeds (%s):\n", len(seeds), joinSeeds(seeds))
+	line := func(name, format string, scale float64, get func(eval.Metrics) float64) {
+		var sum float64
+		each := make([]string, len(all))
+		for i, mt := range all {
+			v := get(mt) * scale
+			sum += v
+			each[i] = fmt.Sprintf(format, v)
+		}
+		fmt.Fprintf(w, "  %s: "+format+" (%s)\n", name, sum/float64(len(all)), strings.Join(each, " "))
+	}
+	for _, lvl := range eval.FPRLevels {
+		line(fmt.Sprintf("spam recall at FPR <= %.1f%%", lvl*100), "%.2f", 100, func(mt eval.Metrics) float64 { return mt.RecallAtFPR[lvl] })
+	}
+	line("1-ROCA%", "%.4f", 1, func(mt eval.Metrics) float64 { return mt.OneMinusROCA })
+	line(fmt.Sprintf("spam recall at threshold %g", all[0].Threshold), "%.2f", 100, func(mt eval.Metrics) float64 { return mt.Recall })
+	line(fmt.Sprintf("FPR at threshold %g", all[0].Threshold), "%.2f", 100, func(mt eval.Metrics) float64 { return mt.FPR })
+	if all[0].HardHam > 0 {
+		line(fmt.Sprintf("hard_ham FPR at threshold %g", all[0].Threshold), "%.2f", 100, func(mt eval.Metrics) float64 { return mt.HardHamFPR })
+	}
+}
+
+// parseSeeds reads a list of fold assignment seeds: comma-separated
+// numbers and ranges ("1-8", "1,3,5", "1-4,9").
+func parseSeeds(s string) ([]uint64, error) {
+	var out []uint64
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--seeds %q: %q is not a seed", s, part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a {
+				return nil, fmt.Errorf("--seeds %q: %q is not a range", s, part)
+			}
+			if b-a >= 1000 {
+				return nil, fmt.Errorf("--seeds %q: more than 1000 seeds", s)
+			}
+		}
+		for v := a; ; v++ {
+			if slices.Contains(out, v) {
+				return nil, fmt.Errorf("--seeds %q: seed %d given twice", s, v)
+			}
+			out = append(out, v)
+			if v == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// joinSeeds writes seeds back as parseSeeds reads them, runs of
+// consecutive seeds as ranges.
+func joinSeeds(seeds []uint64) string {
+	var parts []string
+	for i := 0; i < len(seeds); {
+		j := i
+		for j+1 < len(seeds) && seeds[j+1] == seeds[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", seeds[i], seeds[j]))
+		} else {
+			parts = append(parts, strconv.FormatUint(seeds[i], 10))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
 }
 
 // writeScores writes one line per message, "ham|spam SCORE PATH", highest

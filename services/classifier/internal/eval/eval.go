@@ -11,9 +11,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/decide"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
@@ -96,8 +98,9 @@ func ExamplesOf(p model.Params, files []File, msgs []*textextract.Message) []mod
 // CrossValidate runs stratified k-fold cross-validation: ham and spam are
 // each shuffled with seed and dealt round-robin into k folds; each fold is
 // scored by a model trained on the other k-1. It returns each example's
-// out-of-fold score. progress, if not nil, is called after each fold.
-func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int)) ([]float64, error) {
+// out-of-fold score. progress, if not nil, is called after each fold with
+// the number of folds done.
+func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(done int)) ([]float64, error) {
 	scores := make([]float64, len(ex))
 	err := CrossValidateFunc(ctx, p, ex, k, seed, progress, func(m *model.Model, i int) {
 		scores[i] = m.ScoreExample(ex[i])
@@ -108,35 +111,83 @@ func CrossValidate(ctx context.Context, p model.Params, ex []model.Example, k in
 	return scores, nil
 }
 
+// MaxParallelFolds bounds how many folds CrossValidateFunc trains at once
+// (besides GOMAXPROCS): training one peaks at about 360 MB on the corpus.
+const MaxParallelFolds = 4
+
 // CrossValidateFunc runs the cross-validation of CrossValidate and calls
 // visit with each example's index and the model trained without its fold,
-// for whatever the caller wants to know of the out-of-fold model.
-func CrossValidateFunc(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(fold int), visit func(m *model.Model, i int)) error {
+// for whatever the caller wants to know of the out-of-fold model. The
+// folds are trained concurrently (up to GOMAXPROCS, at most
+// MaxParallelFolds at once); visit and progress are called from one
+// goroutine at a time. Each fold's model depends only on its training
+// examples, so the results do not depend on the concurrency.
+func CrossValidateFunc(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, progress func(done int), visit func(m *model.Model, i int)) error {
+	return crossValidate(ctx, p, ex, k, seed, min(runtime.GOMAXPROCS(0), MaxParallelFolds), progress, visit)
+}
+
+func crossValidate(ctx context.Context, p model.Params, ex []model.Example, k int, seed uint64, workers int, progress func(done int), visit func(m *model.Model, i int)) error {
 	if k < 2 {
 		return fmt.Errorf("%w: need at least 2 folds", ErrCorpus)
 	}
 	folds := AssignFolds(ex, k, seed)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex // serialises visit and progress
+		done     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan int)
+	for range max(1, min(workers, k)) {
+		wg.Go(func() {
+			for f := range next {
+				var train []model.Example
+				for i, e := range ex {
+					if folds[i] != f {
+						train = append(train, e)
+					}
+				}
+				m, err := model.Train(ctx, p, train, nil)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					cancel()
+					mu.Unlock()
+					continue
+				}
+				if firstErr == nil {
+					for i := range ex {
+						if folds[i] == f {
+							visit(m, i)
+						}
+					}
+					done++
+					if progress != nil {
+						progress(done)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
 	for f := 0; f < k; f++ {
-		var train []model.Example
-		for i, e := range ex {
-			if folds[i] != f {
-				train = append(train, e)
-			}
-		}
-		m, err := model.Train(ctx, p, train, nil)
-		if err != nil {
-			return err
-		}
-		for i := range ex {
-			if folds[i] == f {
-				visit(m, i)
-			}
-		}
-		if progress != nil {
-			progress(f)
+		select {
+		case next <- f:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }
 
 // HoldOut trains one model on the examples not marked in test and returns

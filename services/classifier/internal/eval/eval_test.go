@@ -121,6 +121,52 @@ func corpusSubset(t *testing.T, step int) []File {
 	return files
 }
 
+// TestCrossValidateConcurrency checks that training the folds at once
+// gives the scores of training them one after the other, visits each
+// example once, reports every fold, and stops on a cancelled context.
+func TestCrossValidateConcurrency(t *testing.T) {
+	files := corpusSubset(t, 8)
+	p := model.DefaultParams()
+	p.Features.Bits = 16
+	p.Epochs, p.Runs = 2, 2
+	ex := Examples(p, files)
+	run := func(workers int) ([]float64, []int) {
+		scores := make([]float64, len(ex))
+		visits := make([]int, len(ex))
+		var done []int
+		err := crossValidate(context.Background(), p, ex, 4, 7, workers, func(n int) { done = append(done, n) }, func(m *model.Model, i int) {
+			visits[i]++
+			scores[i] = m.ScoreExample(ex[i])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range visits {
+			if n != 1 {
+				t.Fatalf("%d workers: example %d visited %d times", workers, i, n)
+			}
+		}
+		return scores, done
+	}
+	one, done1 := run(1)
+	four, done4 := run(4)
+	if !slices.Equal(one, four) {
+		t.Error("4 folds trained at once score differently from one at a time")
+	}
+	for _, done := range [][]int{done1, done4} {
+		if !slices.Equal(done, []int{1, 2, 3, 4}) {
+			t.Errorf("progress %v, want 1 2 3 4", done)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	visited := false
+	err := crossValidate(ctx, p, ex, 4, 7, 2, nil, func(*model.Model, int) { visited = true })
+	if !errors.Is(err, context.Canceled) || visited {
+		t.Errorf("cancelled: err %v, visited %v", err, visited)
+	}
+}
+
 // TestCrossValidateSmoke runs a small 3-fold CV on a corpus subset.
 func TestCrossValidateSmoke(t *testing.T) {
 	files := corpusSubset(t, 10)
