@@ -26,7 +26,10 @@ func init() { register("eval", runEval) }
 // not match and a test on those that do) and prints the figures. With
 // --seeds it runs the cross-validation once per fold assignment and ends
 // with each figure's mean over them.
-func runEval(ctx context.Context, args []string) error {
+func runEval(ctx context.Context, args []string) error { return evalTo(ctx, args, os.Stdout) }
+
+// evalTo is runEval printing the figures to w.
+func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	ham := fs.String("ham", "../shared/corpus/spamassassin/ham", "directory of legitimate messages")
 	spam := fs.String("spam", "../shared/corpus/spamassassin/spam", "directory of spam messages")
@@ -70,7 +73,6 @@ func runEval(ctx context.Context, args []string) error {
 	prog.printf("extracting features of %d messages", len(files))
 	msgs := eval.Parse(files)
 	ex := eval.ExamplesOf(p, files, msgs)
-	w := os.Stdout
 	if *testMatch != "" {
 		test := make([]bool, len(files))
 		var tf []eval.File

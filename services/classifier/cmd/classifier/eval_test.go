@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +84,56 @@ func TestSummary(t *testing.T) {
 	}, "\n")
 	if buf.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+// TestEvalSeeds runs eval --seeds on a small corpus: one report per seed,
+// the means, and one scores file per seed.
+func TestEvalSeeds(t *testing.T) {
+	dir := t.TempDir()
+	for _, class := range []string{"ham", "spam"} {
+		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 8 {
+		ham := fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i)
+		spam := fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i)
+		for class, body := range map[string]string{"ham": ham, "spam": spam} {
+			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%d.eml", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	scores := filepath.Join(dir, "scores")
+	args := []string{"--ham", filepath.Join(dir, "ham"), "--spam", filepath.Join(dir, "spam"),
+		"--folds", "2", "--epochs", "2", "--runs", "1", "--bits", "12", "--seeds", "3-4", "--scores", scores}
+	var out bytes.Buffer
+	if err := evalTo(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{"; 2-fold CV, seed 3\n", "; 2-fold CV, seed 4\n", "mean over 2 seeds (3-4):\n", "  1-ROCA%: "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Index(text, "seed 3\n") > strings.Index(text, "seed 4\n") || strings.Index(text, "seed 4\n") > strings.Index(text, "mean over") {
+		t.Errorf("reports out of order:\n%s", text)
+	}
+	for _, seed := range []string{"3", "4"} {
+		b, err := os.ReadFile(scores + "." + seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n != 16 {
+			t.Errorf("scores of seed %s: %d lines, want 16", seed, n)
+		}
+	}
+	if _, err := os.Stat(scores); !os.IsNotExist(err) {
+		t.Errorf("with --seeds, %s written too (%v)", scores, err)
+	}
+	if err := evalTo(context.Background(), append(args, "--test-match", "1"), io.Discard); err == nil {
+		t.Error("--seeds with --test-match accepted")
 	}
 }
