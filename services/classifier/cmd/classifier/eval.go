@@ -35,7 +35,7 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	spam := fs.String("spam", "../shared/corpus/spamassassin/spam", "directory of spam messages")
 	folds := fs.Int("folds", 10, "number of folds")
 	seed := fs.Uint64("seed", 1, "fold assignment seed")
-	seedList := fs.String("seeds", "", "cross-validate with each of these fold assignment seeds (\"1-8\", \"1,3,5\") and print the means; with --scores, seed N's scores go to SCORES.N")
+	seedList := fs.String("seeds", "", "cross-validate with each of these fold assignment seeds (\"1-8\", \"1,3,5\") and print the means; with --scores and more than one seed, seed N's scores go to SCORES.N")
 	threshold := fs.Float64("threshold", decide.DefaultSpamThreshold, "spam threshold for recall/FPR figures and classes")
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
