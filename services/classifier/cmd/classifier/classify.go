@@ -61,10 +61,8 @@ func classify(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := decide.Default()
-	cfg.SpamThreshold, cfg.SuspectedThreshold = *spamT, *suspT
-	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
-	if err := cfg.Validate(); err != nil {
+	cfg, err := decision(*spamT, *suspT)
+	if err != nil {
 		return err
 	}
 	sc := m.NewScorer()
@@ -126,4 +124,13 @@ func copysign(a, b float64) float64 {
 		return -a
 	}
 	return a
+}
+
+// decision is the default decision rules with the spam and suspected
+// thresholds given (marketing capped at the spam threshold).
+func decision(spam, suspected float64) (decide.Config, error) {
+	cfg := decide.Default()
+	cfg.SpamThreshold, cfg.SuspectedThreshold = spam, suspected
+	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
+	return cfg, cfg.Validate()
 }

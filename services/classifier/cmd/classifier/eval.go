@@ -59,10 +59,8 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 			return err
 		}
 	}
-	cfg := decide.Default()
-	cfg.SpamThreshold, cfg.SuspectedThreshold = *threshold, *suspected
-	cfg.MarketingMaxScore = min(cfg.MarketingMaxScore, cfg.SpamThreshold)
-	if err := cfg.Validate(); err != nil {
+	cfg, err := decision(*threshold, *suspected)
+	if err != nil {
 		return err
 	}
 	files, err := loadLabelled(*ham, *spam)

@@ -45,8 +45,9 @@ type Deps struct {
 func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
+	parse := parseOptions(cfg)
 	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), func(ev *classifierv1.LearnEvent) {
-		msg := textextract.ParseWith(ev.GetMessage(), parseOptions(cfg))
+		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		if ev.GetUndo() {
 			d.Model.Unlearn(msg, spam)
@@ -128,7 +129,7 @@ func Run(ctx context.Context, d Deps) error {
 	eng := NewEngine(cfg, db, d.Model, d.ModelVersion)
 	fb := feedback.New(pub, db, feedback.Options{
 		ReportTTL: cfg.Feedback.ReportTTL.D(), MaxReportsPerHour: cfg.Feedback.MaxReportsPerHour,
-		Parse: parseOptions(cfg),
+		Parse: parse,
 	})
 	for _, f := range cfg.Feeds {
 		goRun(func() {
