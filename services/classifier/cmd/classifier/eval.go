@@ -40,6 +40,7 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	suspected := fs.Float64("suspected-threshold", decide.DefaultSuspectedThreshold, "suspected threshold for the class shares")
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
 	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
+	feedback := fs.String("feedback", "", "with --test-match, play the test files as a mail stream (each collection in its own order, spread evenly) and teach the model the reports of a user as it goes: \"errors\" (spam under --threshold, ham at or above it) or \"all\"")
 	views := fs.Bool("views", false, "with --scores, also give each view's share of the score on every line (\"chars=… words=… meta=… sequence=…\", adding up to the score)")
 	p := model.DefaultParams()
 	trainingFlags(fs, &p)
@@ -48,6 +49,19 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if *views && *scoresOut == "" {
 		return fmt.Errorf("--views needs --scores")
+	}
+	var rep eval.Report
+	switch *feedback {
+	case "":
+	case "errors":
+		rep = eval.ReportErrors(*threshold)
+	case "all":
+		rep = eval.ReportAll
+	default:
+		return fmt.Errorf("--feedback: %q is neither \"errors\" nor \"all\"", *feedback)
+	}
+	if rep != nil && *testMatch == "" {
+		return fmt.Errorf("--feedback needs --test-match")
 	}
 	seeds := []uint64{*seed}
 	if *seedList != "" {
@@ -84,14 +98,31 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 		prog.printf("training on %d messages", len(files)-len(tf))
 		var scores []float64
 		var shares [][]model.Contribution
-		err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
-			scores = append(scores, m.ScoreExample(ex[i]))
-			if *views {
-				shares = append(shares, m.ExampleViews(ex[i]))
+		split := fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
+		if rep != nil {
+			// The stream's order replaces the path order of the test files.
+			tf, tm = tf[:0], tm[:0]
+			reports, err := eval.Online(ctx, p, ex, msgs, eval.StreamOrder(files, test), rep, func(m *model.Model, i int, score float64) {
+				tf, tm = append(tf, files[i]), append(tm, msgs[i])
+				scores = append(scores, score)
+				if *views {
+					shares = append(shares, m.ExampleViews(ex[i]))
+				}
+			})
+			if err != nil {
+				return err
 			}
-		})
-		if err != nil {
-			return err
+			split += fmt.Sprintf(" as a stream, learning %d reports (%s)", reports, *feedback)
+		} else {
+			err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
+				scores = append(scores, m.ScoreExample(ex[i]))
+				if *views {
+					shares = append(shares, m.ExampleViews(ex[i]))
+				}
+			})
+			if err != nil {
+				return err
+			}
 		}
 		prog.done("done")
 		if *scoresOut != "" {
@@ -99,7 +130,6 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 				return err
 			}
 		}
-		split := fmt.Sprintf("tested on the %d files matching %q, trained on the other %d", len(tf), *testMatch, len(files)-len(tf))
 		report(w, cfg, split, tf, tm, scores)
 		return nil
 	}

@@ -137,3 +137,49 @@ func TestEvalSeeds(t *testing.T) {
 		t.Error("--seeds with --test-match accepted")
 	}
 }
+
+// TestEvalFeedback runs eval --test-match --feedback on a small corpus:
+// the report names the stream and its reports, and --feedback needs
+// --test-match and a known kind of report.
+func TestEvalFeedback(t *testing.T) {
+	dir := t.TempDir()
+	for _, class := range []string{"ham", "spam"} {
+		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 8 {
+		ham := fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i)
+		spam := fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i)
+		for class, body := range map[string]string{"ham": ham, "spam": spam} {
+			name := fmt.Sprintf("%s-%d-%05d.eml", class, 1+i/4, i)
+			if err := os.WriteFile(filepath.Join(dir, class, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base := []string{"--ham", filepath.Join(dir, "ham"), "--spam", filepath.Join(dir, "spam"), "--epochs", "2", "--runs", "1", "--bits", "12"}
+	scores := filepath.Join(dir, "scores")
+	var out bytes.Buffer
+	if err := evalTo(context.Background(), append(base, "--test-match", "-2-", "--feedback", "all", "--scores", scores), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := `tested on the 8 files matching "-2-", trained on the other 8 as a stream, learning 8 reports (all)`; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	b, err := os.ReadFile(scores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 8 {
+		t.Errorf("scores: %d lines, want 8", n)
+	}
+	for _, args := range [][]string{
+		append(slices.Clone(base), "--feedback", "errors"),
+		append(slices.Clone(base), "--test-match", "-2-", "--feedback", "some"),
+	} {
+		if err := evalTo(context.Background(), args, io.Discard); err == nil {
+			t.Errorf("eval %v accepted", args)
+		}
+	}
+}

@@ -96,6 +96,8 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.Float64Var(&p.HamWeight, "ham-weight", p.HamWeight, "weight of the training steps of legitimate mail")
 	fs.IntVar(&p.Runs, "runs", p.Runs, "training runs averaged")
 	fs.Float64Var(&p.MinWeight, "min-weight", p.MinWeight, "drop trained weights smaller than this in absolute value")
+	fs.Float64Var(&p.FeedbackRate, "feedback-rate", p.FeedbackRate, "step of online learning (a report, Learn and Unlearn) per unit of the normalised feature vector")
+	fs.Float64Var(&p.FeedbackHalf, "feedback-half", p.FeedbackHalf, "spread the step of online learning by how common each feature was in training: a feature this many training messages had takes half the step of one none had (0: equal steps)")
 	fs.IntVar(&p.Features.CharGram, "char-gram", p.Features.CharGram, "length of the character n-grams (3-5)")
 	fs.IntVar(&p.Features.CharBytes, "char-bytes", p.Features.CharBytes, "bytes of the message the character n-grams cover")
 	fs.IntVar(&p.Features.MaxWords, "max-words", p.Features.MaxWords, "words of the text the word view reads")

@@ -13,18 +13,21 @@ import (
 	"sync/atomic"
 )
 
-// File format versions: 3 adds the sequence table; version 2 files (no
-// sequence view) are still read.
+// File format versions: 4 adds the training document frequencies that
+// spread online learning (Params.FeedbackHalf), 3 the sequence table;
+// version 3 and 2 files are still read.
 const (
-	magic   = "mxgate-classifier-model/3\n"
+	magic   = "mxgate-classifier-model/4\n"
+	magicV3 = "mxgate-classifier-model/3\n"
 	magicV2 = "mxgate-classifier-model/2\n"
 )
 
 // Save writes the model in its file format: gzip (no name, no time stamp)
 // of a magic line, the JSON parameters, the bias, the non-zero weights
-// (index deltas, then values as bfloat16 or float32) and the sequence
-// table (its length, then its bytes). The output is a function of the
-// model only, so equal models give equal bytes.
+// (index deltas, then values as bfloat16 or float32), the sequence
+// table (its length, then its bytes) and the document frequencies (their
+// count, then one byte each). The output is a function of the model
+// only, so equal models give equal bytes.
 func (m *Model) Save(w io.Writer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -86,6 +89,8 @@ func (m *Model) Save(w io.Writer) error {
 	for _, v := range m.seq {
 		bw.WriteByte(byte(v))
 	}
+	bw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(m.df)))])
+	bw.Write(m.df)
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
@@ -119,10 +124,10 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	br := bufio.NewReader(zr)
 	head := make([]byte, len(magic))
-	if _, err := io.ReadFull(br, head); err != nil || (string(head) != magic && string(head) != magicV2) {
+	if _, err := io.ReadFull(br, head); err != nil || (string(head) != magic && string(head) != magicV3 && string(head) != magicV2) {
 		return nil, fmt.Errorf("%w: bad magic", ErrFormat)
 	}
-	v2 := string(head) == magicV2
+	v2, v3 := string(head) == magicV2, string(head) == magicV3
 	n, err := binary.ReadUvarint(br)
 	if err != nil || n > 1<<16 {
 		return nil, fmt.Errorf("%w: parameters", ErrFormat)
@@ -146,6 +151,9 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	if !validMinFeatures(p.MinFeatures) {
 		return nil, fmt.Errorf("%w: minimum feature counts %v", ErrFormat, p.MinFeatures)
+	}
+	if !validFeedback(p) || (v2 || v3) && p.FeedbackHalf != 0 {
+		return nil, fmt.Errorf("%w: feedback step %v, spread %v", ErrFormat, p.FeedbackRate, p.FeedbackHalf)
 	}
 	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
 		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
@@ -219,8 +227,24 @@ func Load(r io.Reader) (*Model, error) {
 			m.seq[i] = int8(v)
 		}
 	}
+	if !v3 {
+		n, err = binary.ReadUvarint(br)
+		want = 0
+		if p.FeedbackHalf > 0 {
+			want = uint64(len(m.weights))
+		}
+		if err != nil || n != want {
+			return nil, fmt.Errorf("%w: document frequency table size", ErrFormat)
+		}
+		if n > 0 {
+			m.df = make([]uint8, n)
+			if _, err := io.ReadFull(br, m.df); err != nil {
+				return nil, fmt.Errorf("%w: document frequencies: %w", ErrFormat, err)
+			}
+		}
+	}
 	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the sequence table", ErrFormat)
+		return nil, fmt.Errorf("%w: data after the last table", ErrFormat)
 	}
 	return m, nil
 }

@@ -53,6 +53,12 @@ type Params struct {
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
 	FeedbackRate float64
+	// FeedbackHalf spreads the step of Learn and Unlearn by how common
+	// each feature was in training: a feature that FeedbackHalf training
+	// messages had takes half the step of one that none had (one that k
+	// had, 1/(1+k/FeedbackHalf)), and the steps are scaled so that the
+	// message itself moves as much as with equal steps. Zero: equal steps.
+	FeedbackHalf float64 `json:",omitzero"`
 	// Seq is the sequence view (zero: none).
 	Seq SeqConfig
 	// MetaWeight is the weight in the fusion of the meta view's log-odds
@@ -78,7 +84,7 @@ type Params struct {
 
 // DefaultParams are the parameters of the default model.
 func DefaultParams() Params {
-	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.5, FeedbackRate: 13.5,
+	return Params{Features: features.DefaultConfig(), Epochs: 8, Rate: 32, Seed: 1, Runs: 8, HamWeight: 4, Temperature: 4.5, FeedbackRate: 27, FeedbackHalf: 4,
 		Seq: DefaultSeqConfig(), MinWeight: 0.01, MetaWeight: 0.05}
 }
 
@@ -91,6 +97,9 @@ type Model struct {
 	pool    sync.Pool               // *Scorer
 	scale   float32                 // 1 / Temperature
 	seq     []int8                  // sequence table (see SeqConfig); read-only
+	// df is, per feature index, how many training messages had the
+	// feature (at most 255); nil in models without FeedbackHalf.
+	df []uint8
 }
 
 func newModel(p Params) *Model {
@@ -278,10 +287,43 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 	g := dir * y * float32(m.params.FeedbackRate)
 	m.mu.Lock()
 	for v, r := range m.viewRanges(fs, split) {
-		m.step(v, fs[r[0]:r[1]], g)
+		if m.df == nil {
+			m.step(v, fs[r[0]:r[1]], g)
+		} else {
+			m.spreadStep(v, fs[r[0]:r[1]], g)
+		}
 	}
 	m.mu.Unlock()
 	m.pool.Put(s)
+}
+
+// maxFeedbackBoost bounds how much larger than an equal step a feature's
+// step can be when the message's features are mostly common ones.
+const maxFeedbackBoost = 8
+
+// spreadStep is step with the step of each feature scaled by how rare it
+// was in training (see Params.FeedbackHalf), and all of them by the
+// factor that keeps the view's log-odds of the message itself moving by g.
+func (m *Model) spreadStep(v int, fs []uint32, g float32) {
+	half := float32(m.params.FeedbackHalf)
+	var sum float32
+	for _, i := range fs {
+		sum += half / (half + float32(m.df[i]))
+	}
+	if sum == 0 {
+		return
+	}
+	d := g * m.viewNorm(v, len(fs)) * min(float32(len(fs))/sum, maxFeedbackBoost)
+	for _, i := range fs {
+		m.addW(i, d*half/(half+float32(m.df[i])))
+	}
+}
+
+// validFeedback reports whether the online learning parameters of p are
+// usable.
+func validFeedback(p Params) bool {
+	ok := func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }
+	return ok(p.FeedbackRate) && ok(p.FeedbackHalf)
 }
 
 // validMinFeatures reports whether every floor of a MinFeatures is usable.

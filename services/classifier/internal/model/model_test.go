@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -190,6 +191,137 @@ func TestLearnUnlearn(t *testing.T) {
 	m.Learn(h, true)
 	if after := m.Score(h); after <= before {
 		t.Fatalf("Learn(spam) moved score %g → %g", before, after)
+	}
+}
+
+// With FeedbackHalf, a report moves the weights of the features that were
+// rare in training more than those of common ones, the message itself as
+// much as with equal steps, and Unlearn takes it back.
+func TestLearnSpread(t *testing.T) {
+	p := smallParams()
+	p.FeedbackHalf = 4
+	m, ex := trainSynth(t, p)
+	equal := smallParams()
+	equal.FeedbackHalf = 0
+	m0, _ := trainSynth(t, equal)
+	if m.df == nil || m0.df != nil {
+		t.Fatalf("document frequencies: %v with FeedbackHalf, %v without", m.df != nil, m0.df != nil)
+	}
+	for _, e := range ex {
+		for _, f := range e.Features {
+			if m.df[f] == 0 {
+				t.Fatalf("feature %d of a training example has document frequency 0", f)
+			}
+		}
+	}
+	// A ham message with a word no training message had.
+	msg := textextract.Parse([]byte("From: colleague@work.example\nSubject: meeting notes\n\nmeeting agenda notes draft zyxwvut review tomorrow thanks regards\n"))
+	s := m.NewScorer()
+	fs, split := s.Features(msg)
+	fs = append([]uint32(nil), fs...)
+	var rare, common uint32
+	haveRare, haveCommon := false, false
+	for _, f := range fs[:split] {
+		if m.df[f] == 0 && !haveRare {
+			rare, haveRare = f, true
+		}
+		if m.df[f] >= 50 && !haveCommon {
+			common, haveCommon = f, true
+		}
+	}
+	if !haveRare || !haveCommon {
+		t.Fatal("the message has no rare or no common character feature")
+	}
+	w0 := []float32{m.w(rare), m.w(common)}
+	before, before0 := m.Score(msg), m0.Score(msg)
+	m.Learn(msg, true)
+	m0.Learn(msg, true)
+	dRare, dCommon := m.w(rare)-w0[0], m.w(common)-w0[1]
+	if !(dRare > 0 && dCommon > 0 && dRare > 10*dCommon) {
+		t.Fatalf("steps: rare feature %g, common one (in %d training messages) %g", dRare, m.df[common], dCommon)
+	}
+	// The regressions move the message itself as equal steps do, but for
+	// a view whose features are nearly all common (here the meta view),
+	// where the boost is bounded (maxFeedbackBoost).
+	if d, d0 := m.Score(msg)-before, m0.Score(msg)-before0; d < 0.95*d0 || d > d0*(1+1e-3) {
+		t.Fatalf("the message moved by %g, with equal steps by %g", d, d0)
+	}
+	// A training ham shares only common features with it and moves less.
+	other := ex[0]
+	if other.Spam {
+		t.Fatal("example 0 is not ham")
+	}
+	m.Unlearn(msg, true)
+	if back := m.Score(msg); abs(back-before) > 1e-4 {
+		t.Fatalf("Unlearn: score %g, was %g", back, before)
+	}
+	if m.w(rare) != w0[0] && abs(float64(m.w(rare)-w0[0])) > 1e-6 {
+		t.Fatalf("Unlearn left the rare feature at %g, was %g", m.w(rare), w0[0])
+	}
+	ob, ob0 := m.ScoreExample(other), m0.ScoreExample(other)
+	m.Learn(msg, true)
+	m0.Learn(msg, true)
+	if d, d0 := m.ScoreExample(other)-ob, m0.ScoreExample(other)-ob0; !(d < d0/2) {
+		t.Fatalf("a training ham moved by %g, with equal steps by %g", d, d0)
+	}
+}
+
+// A version 3 file (no document frequencies) loads, scores the same and
+// learns with equal steps.
+func TestLoadVersion3(t *testing.T) {
+	p := smallParams()
+	p.FeedbackHalf = 0
+	m, ex := trainSynth(t, p)
+	v3 := rewrite(t, saved(t, m), func(b []byte) []byte {
+		if !bytes.HasPrefix(b, []byte(magic)) || b[len(b)-1] != 0 {
+			t.Fatal("unexpected version 4 layout")
+		}
+		return append([]byte(magicV3), b[len(magic):len(b)-1]...)
+	})
+	m3, err := Load(bytes.NewReader(v3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ex {
+		if a, b := m.ScoreExample(e), m3.ScoreExample(e); a != b {
+			t.Fatalf("version 3 file scores %g, model %g", b, a)
+		}
+	}
+	msg := synth(1, true, 42)[0]
+	m.Learn(msg, false)
+	m3.Learn(msg, false)
+	if a, b := m.Score(msg), m3.Score(msg); a != b {
+		t.Fatalf("after Learn: version 3 file scores %g, model %g", b, a)
+	}
+	// A version 3 file cannot ask for spread steps: it has no frequencies.
+	p.FeedbackHalf = 4
+	m4, _ := trainSynth(t, p)
+	bad := rewrite(t, saved(t, m4), func(b []byte) []byte {
+		return append([]byte(magicV3), b[len(magic):len(b)-1-binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(m4.df)))-len(m4.df)]...)
+	})
+	if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+		t.Fatalf("version 3 file with FeedbackHalf: Load error %v, want ErrFormat", err)
+	}
+}
+
+// TestLoadRejectsBadFrequencies: a document frequency table of the wrong
+// size, or one without FeedbackHalf, is a format error.
+func TestLoadRejectsBadFrequencies(t *testing.T) {
+	m, _ := trainSynth(t, smallParams())
+	if m.df == nil {
+		t.Fatal("the default parameters keep no document frequencies")
+	}
+	data := saved(t, m)
+	for name, f := range map[string]func([]byte) []byte{
+		"short": func(b []byte) []byte { return b[:len(b)-1] },
+		"long":  func(b []byte) []byte { return append(b, 0) },
+		"none": func(b []byte) []byte {
+			return append(b[:len(b)-len(m.df)-binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(m.df)))], 0)
+		},
+	} {
+		if _, err := Load(bytes.NewReader(rewrite(t, data, f))); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: Load error %v, want ErrFormat", name, err)
+		}
 	}
 }
 

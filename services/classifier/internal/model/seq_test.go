@@ -198,14 +198,16 @@ func rewrite(t *testing.T, file []byte, f func([]byte) []byte) []byte {
 func TestLoadVersion2(t *testing.T) {
 	p := smallParams()
 	p.Seq = SeqConfig{}
+	p.FeedbackHalf = 0
 	m, ex := trainSynth(t, p)
 	data := saved(t, m)
 	v2 := rewrite(t, data, func(b []byte) []byte {
-		if !bytes.HasPrefix(b, []byte(magic)) || b[len(b)-1] != 0 {
-			t.Fatal("unexpected version 3 layout")
+		if !bytes.HasPrefix(b, []byte(magic)) || !bytes.HasSuffix(b, []byte{0, 0}) {
+			t.Fatal("unexpected version 4 layout")
 		}
-		// Version 2 is version 3 without the (empty) sequence table.
-		return append([]byte(magicV2), b[len(magic):len(b)-1]...)
+		// Version 2 is version 4 without the (empty) sequence and
+		// document frequency tables.
+		return append([]byte(magicV2), b[len(magic):len(b)-2]...)
 	})
 	m2, err := Load(bytes.NewReader(v2))
 	if err != nil {
@@ -221,13 +223,15 @@ func TestLoadVersion2(t *testing.T) {
 // TestLoadRejectsBadSeqTable: a table of the wrong size or with a value
 // Save never writes is a format error.
 func TestLoadRejectsBadSeqTable(t *testing.T) {
-	m, _ := trainSynth(t, smallParams())
+	p := smallParams()
+	p.FeedbackHalf = 0 // the file ends with the sequence table and one 0
+	m, _ := trainSynth(t, p)
 	data := saved(t, m)
 	n := len(m.seq)
 	for name, f := range map[string]func([]byte) []byte{
-		"short":     func(b []byte) []byte { return b[:len(b)-1] },
+		"short":     func(b []byte) []byte { return append(b[:len(b)-2], 0) },
 		"long":      func(b []byte) []byte { return append(b, 0) },
-		"min value": func(b []byte) []byte { b[len(b)-n/2] = 0x80; return b },
+		"min value": func(b []byte) []byte { b[len(b)-1-n/2] = 0x80; return b },
 	} {
 		bad := rewrite(t, data, f)
 		if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {

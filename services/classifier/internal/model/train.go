@@ -55,6 +55,9 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 	if !validMinFeatures(p.MinFeatures) {
 		return nil, fmt.Errorf("model: train: invalid minimum feature counts %v", p.MinFeatures)
 	}
+	if !validFeedback(p) {
+		return nil, fmt.Errorf("model: train: invalid feedback step %v or spread %v", p.FeedbackRate, p.FeedbackHalf)
+	}
 	m := newModel(p)
 	order := make([]int, len(examples))
 	for i := range order {
@@ -158,6 +161,16 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 			return nil, err
 		}
 		m.seq = trainSeq(m.params.Seq, examples)
+	}
+	if p.FeedbackHalf > 0 {
+		m.df = make([]uint8, len(m.weights))
+		for k := range examples {
+			for _, f := range examples[k].Features {
+				if m.df[f] < math.MaxUint8 {
+					m.df[f]++
+				}
+			}
+		}
 	}
 	return m, nil
 }
