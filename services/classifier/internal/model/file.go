@@ -152,8 +152,8 @@ func Load(r io.Reader) (*Model, error) {
 	if !validMinFeatures(p.MinFeatures) {
 		return nil, fmt.Errorf("%w: minimum feature counts %v", ErrFormat, p.MinFeatures)
 	}
-	if !validFeedback(p) || (v2 || v3) && p.FeedbackHalf != 0 {
-		return nil, fmt.Errorf("%w: feedback step %v, spread %v", ErrFormat, p.FeedbackRate, p.FeedbackHalf)
+	if !validFeedback(p) || (v2 || v3) && p.spreadsFeedback() {
+		return nil, fmt.Errorf("%w: feedback step %v, spread %v / %v", ErrFormat, p.FeedbackRate, p.FeedbackHalf, p.FeedbackHalfHam)
 	}
 	if !p.Seq.valid() || (v2 && p.Seq.enabled()) {
 		return nil, fmt.Errorf("%w: sequence view %+v", ErrFormat, p.Seq)
@@ -230,7 +230,7 @@ func Load(r io.Reader) (*Model, error) {
 	if !v3 {
 		n, err = binary.ReadUvarint(br)
 		want = 0
-		if p.FeedbackHalf > 0 {
+		if p.spreadsFeedback() {
 			want = uint64(len(m.weights))
 		}
 		if err != nil || n != want {

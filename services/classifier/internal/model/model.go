@@ -53,12 +53,16 @@ type Params struct {
 	// FeedbackRate is the step of Learn and Unlearn (per feature, on the
 	// normalised feature vector).
 	FeedbackRate float64
-	// FeedbackHalf spreads the step of Learn and Unlearn by how common
-	// each feature was in training: a feature that FeedbackHalf training
-	// messages had takes half the step of one that none had (one that k
-	// had, 1/(1+k/FeedbackHalf)), and the steps are scaled so that the
-	// message itself moves as much as with equal steps. Zero: equal steps.
+	// FeedbackHalf spreads the step of a spam report (Learn and Unlearn
+	// with spam) by how common each feature was in training: a feature
+	// that FeedbackHalf training messages had takes half the step of one
+	// that none had (one that k had, 1/(1+k/FeedbackHalf)), and the steps
+	// are scaled so that the message itself moves as much as with equal
+	// steps. Zero: equal steps.
 	FeedbackHalf float64 `json:",omitzero"`
+	// FeedbackHalfHam is FeedbackHalf for ham reports. Zero: equal steps,
+	// so that a report of legitimate mail moves every message of its kind.
+	FeedbackHalfHam float64 `json:",omitzero"`
 	// Seq is the sequence view (zero: none).
 	Seq SeqConfig
 	// MetaWeight is the weight in the fusion of the meta view's log-odds
@@ -98,7 +102,8 @@ type Model struct {
 	scale   float32                 // 1 / Temperature
 	seq     []int8                  // sequence table (see SeqConfig); read-only
 	// df is, per feature index, how many training messages had the
-	// feature (at most 255); nil in models without FeedbackHalf.
+	// feature (at most 255); nil in models without FeedbackHalf or
+	// FeedbackHalfHam.
 	df []uint8
 }
 
@@ -285,12 +290,16 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 		y = 1
 	}
 	g := dir * y * float32(m.params.FeedbackRate)
+	half := m.params.FeedbackHalfHam
+	if spam {
+		half = m.params.FeedbackHalf
+	}
 	m.mu.Lock()
 	for v, r := range m.viewRanges(fs, split) {
-		if m.df == nil {
-			m.step(v, fs[r[0]:r[1]], g)
+		if half > 0 {
+			m.spreadStep(v, fs[r[0]:r[1]], g, float32(half))
 		} else {
-			m.spreadStep(v, fs[r[0]:r[1]], g)
+			m.step(v, fs[r[0]:r[1]], g)
 		}
 	}
 	m.mu.Unlock()
@@ -302,10 +311,10 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 const maxFeedbackBoost = 8
 
 // spreadStep is step with the step of each feature scaled by how rare it
-// was in training (see Params.FeedbackHalf), and all of them by the
-// factor that keeps the view's log-odds of the message itself moving by g.
-func (m *Model) spreadStep(v int, fs []uint32, g float32) {
-	half := float32(m.params.FeedbackHalf)
+// was in training (half/(half+k) for a feature k training messages had;
+// see Params.FeedbackHalf), and all of them by the factor that keeps the
+// view's log-odds of the message itself moving by g.
+func (m *Model) spreadStep(v int, fs []uint32, g, half float32) {
 	var sum float32
 	for _, i := range fs {
 		sum += half / (half + float32(m.df[i]))
@@ -323,8 +332,12 @@ func (m *Model) spreadStep(v int, fs []uint32, g float32) {
 // usable.
 func validFeedback(p Params) bool {
 	ok := func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }
-	return ok(p.FeedbackRate) && ok(p.FeedbackHalf)
+	return ok(p.FeedbackRate) && ok(p.FeedbackHalf) && ok(p.FeedbackHalfHam)
 }
+
+// spreadsFeedback reports whether reports of either class take spread
+// steps, for which the model keeps the training document frequencies.
+func (p Params) spreadsFeedback() bool { return p.FeedbackHalf > 0 || p.FeedbackHalfHam > 0 }
 
 // validMinFeatures reports whether every floor of a MinFeatures is usable.
 func validMinFeatures(mf [MaxViews]int) bool {

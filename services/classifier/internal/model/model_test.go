@@ -264,6 +264,23 @@ func TestLearnSpread(t *testing.T) {
 	if d, d0 := m.ScoreExample(other)-ob, m0.ScoreExample(other)-ob0; !(d < d0/2) {
 		t.Fatalf("a training ham moved by %g, with equal steps by %g", d, d0)
 	}
+	// Ham reports take equal steps (FeedbackHalfHam 0): the same weights
+	// move by the same amounts in both models.
+	h := synth(1, false, 77)[0]
+	hb, hb0 := m.Score(h), m0.Score(h)
+	m.Learn(h, false)
+	m0.Learn(h, false)
+	if d, d0 := m.Score(h)-hb, m0.Score(h)-hb0; d >= 0 || abs(d-d0) > 1e-4 {
+		t.Fatalf("a ham report moved its message by %g, with equal steps by %g", d, d0)
+	}
+	// With FeedbackHalfHam, ham reports are spread too.
+	p.FeedbackHalfHam = 4
+	mh, _ := trainSynth(t, p)
+	r0, c0 := mh.w(rare), mh.w(common)
+	mh.Learn(msg, false)
+	if dr, dc := r0-mh.w(rare), c0-mh.w(common); !(dr > 0 && dc > 0 && dr > 10*dc) {
+		t.Fatalf("spread ham report steps: rare feature %g, common one %g", dr, dc)
+	}
 }
 
 // A version 3 file (no document frequencies) loads, scores the same and

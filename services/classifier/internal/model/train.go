@@ -56,7 +56,7 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 		return nil, fmt.Errorf("model: train: invalid minimum feature counts %v", p.MinFeatures)
 	}
 	if !validFeedback(p) {
-		return nil, fmt.Errorf("model: train: invalid feedback step %v or spread %v", p.FeedbackRate, p.FeedbackHalf)
+		return nil, fmt.Errorf("model: train: invalid feedback step %v or spread %v / %v", p.FeedbackRate, p.FeedbackHalf, p.FeedbackHalfHam)
 	}
 	m := newModel(p)
 	order := make([]int, len(examples))
@@ -162,7 +162,7 @@ func Train(ctx context.Context, p Params, examples []Example, progress func(pass
 		}
 		m.seq = trainSeq(m.params.Seq, examples)
 	}
-	if p.FeedbackHalf > 0 {
+	if p.spreadsFeedback() {
 		m.df = make([]uint8, len(m.weights))
 		for k := range examples {
 			for _, f := range examples[k].Features {
