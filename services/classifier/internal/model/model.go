@@ -270,9 +270,9 @@ func (m *Model) step(v int, fs []uint32, g float32) {
 }
 
 // Learn adds user feedback: msg is spam (or not). It moves the weights of
-// msg's features by a fixed step towards the label, so that Unlearn with
-// the same arguments undoes it (up to float rounding). Safe to call
-// concurrently with Score.
+// msg's features by a report's step towards the label (see
+// Params.FeedbackHalf), so that Unlearn with the same arguments undoes it
+// (up to float rounding). Safe to call concurrently with Score.
 func (m *Model) Learn(msg *textextract.Message, spam bool) {
 	m.feedback(msg, spam, 1)
 }
@@ -280,6 +280,13 @@ func (m *Model) Learn(msg *textextract.Message, spam bool) {
 // Unlearn reverts an earlier Learn(msg, spam).
 func (m *Model) Unlearn(msg *textextract.Message, spam bool) {
 	m.feedback(msg, spam, -1)
+}
+
+// LearnShare takes share times the step of Learn(msg, spam): a report
+// that counts for part of one. A negative share takes it back:
+// LearnShare(msg, spam, -x) undoes LearnShare(msg, spam, x).
+func (m *Model) LearnShare(msg *textextract.Message, spam bool, share float64) {
+	m.feedback(msg, spam, float32(share))
 }
 
 func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {

@@ -189,8 +189,21 @@ func TestLearnUnlearn(t *testing.T) {
 	h := synth(1, false, 43)[0]
 	before = m.Score(h)
 	m.Learn(h, true)
-	if after := m.Score(h); after <= before {
-		t.Fatalf("Learn(spam) moved score %g → %g", before, after)
+	full := m.Score(h) - before
+	if full <= 0 {
+		t.Fatalf("Learn(spam) moved score %g → %g", before, before+full)
+	}
+	m.Unlearn(h, true)
+	// Three thirds of a step are one step; a negative share takes one back.
+	for range 3 {
+		m.LearnShare(h, true, 1.0/3)
+	}
+	if d := m.Score(h) - before; abs(d-full) > 1e-4*full {
+		t.Fatalf("three thirds of a step moved the score by %g, a step by %g", d, full)
+	}
+	m.LearnShare(h, true, -1.0/3)
+	if d := m.Score(h) - before; abs(d-2*full/3) > 1e-4*full {
+		t.Fatalf("two thirds of a step left the score %g above, want %g", d, 2*full/3)
 	}
 }
 

@@ -46,14 +46,10 @@ func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	parse := parseOptions(cfg)
-	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), func(ev *classifierv1.LearnEvent) {
+	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, func(ev *classifierv1.LearnEvent, share float64) {
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
-		if ev.GetUndo() {
-			d.Model.Unlearn(msg, spam)
-		} else {
-			d.Model.Learn(msg, spam)
-		}
+		d.Model.LearnShare(msg, spam, share)
 	}).Learn
 
 	// Shutdown order: stop the background loops, wait for them, then drain

@@ -24,7 +24,8 @@ import (
 
 // The model learns a report once and unlearns only what it learned: an
 // operator's repeated report, an undo of a report never made and a second
-// undo leave the model as it was.
+// undo leave the model as it was. A mailbox's report moves it by a third
+// of an operator's.
 func TestLearnOncePerReport(t *testing.T) {
 	cfg := config.Default() // no NATS: events apply in this replica
 	c, _ := start(t, cfg)
@@ -42,6 +43,7 @@ func TestLearnOncePerReport(t *testing.T) {
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-3 }
 
 	base := modelScore()
+	moved := map[string]float64{}
 	for _, mailbox := range []string{"", "alice@example.com"} {
 		report(mailbox, true) // undo of a report never made
 		if got := modelScore(); !near(got, base) {
@@ -52,6 +54,7 @@ func TestLearnOncePerReport(t *testing.T) {
 		if near(once, base) {
 			t.Fatalf("mailbox %q: the report did not reach the model", mailbox)
 		}
+		moved[mailbox] = once - base
 		report(mailbox, false)
 		if got := modelScore(); !near(got, once) {
 			t.Fatalf("mailbox %q: a repeated report was learned again: %v → %v", mailbox, once, got)
@@ -64,6 +67,11 @@ func TestLearnOncePerReport(t *testing.T) {
 		if got := modelScore(); !near(got, base) {
 			t.Fatalf("mailbox %q: a second undo moved the model: %v → %v", mailbox, base, got)
 		}
+	}
+	// One mailbox's report counts for 1/confirm_reporters of an
+	// operator's (the score is linear in the step).
+	if r := moved["alice@example.com"] / moved[""]; math.Abs(r-1/float64(cfg.Feedback.ConfirmReporters)) > 0.01 {
+		t.Fatalf("a mailbox's report moved the model %v, an operator's %v: ratio %v", moved["alice@example.com"], moved[""], r)
 	}
 }
 

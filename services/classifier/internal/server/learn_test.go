@@ -1,0 +1,83 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
+	"github.com/mxgate/mxgate/services/classifier/internal/feedback"
+)
+
+// The ledger's shares: an operator's report is a full step; mailboxes'
+// reports of one message add a third of a step each up to three of them
+// (confirm 3) and take it back as they are withdrawn, whatever the order;
+// repeats and undos of nothing add nothing; another message or class is
+// counted apart.
+func TestLearnLedgerShares(t *testing.T) {
+	var got []float64
+	l := newLearnLedger(time.Hour, 3, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	t0 := time.Unix(1_700_000_000, 0)
+	ev := func(source, msg string, spam, undo bool, at time.Duration) *classifierv1.LearnEvent {
+		c := classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM
+		if spam {
+			c = classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
+		}
+		return &classifierv1.LearnEvent{Class: c, Undo: undo, Message: []byte(msg), Source: source, PublishedAtUnixNano: t0.Add(at).UnixNano()}
+	}
+	const third = 1.0 / 3
+	for i, c := range []struct {
+		ev   *classifierv1.LearnEvent
+		want []float64 // shares applied, none for nil
+	}{
+		{ev(feedback.OperatorSource, "m", true, false, 0), []float64{1}},
+		{ev(feedback.OperatorSource, "m", true, false, 0), nil}, // repeated
+		{ev("a", "m", true, true, 0), nil},                      // undo of nothing
+		{ev("a", "m", true, false, 0), []float64{third}},
+		{ev("a", "m", true, false, 0), nil},
+		{ev("b", "m", true, false, 0), []float64{third}},
+		{ev("c", "m", false, false, 0), []float64{third}}, // as ham: counted apart
+		{ev("c", "other", true, false, 0), []float64{third}},
+		{ev("c", "m", true, false, 0), []float64{third}}, // the third mailbox: a full step in all
+		{ev("d", "m", true, false, 0), nil},              // a fourth adds nothing
+		{ev("b", "m", true, true, 0), nil},               // three remain
+		{ev("a", "m", true, true, 0), []float64{-third}},
+		{ev("d", "m", true, true, 0), []float64{-third}},
+		{ev("d", "m", true, true, 0), nil},
+		{ev("c", "m", true, true, 0), []float64{-third}},
+		{ev(feedback.OperatorSource, "m", true, true, 0), []float64{-1}},
+	} {
+		got = nil
+		l.Learn(c.ev)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Fatalf("event %d (%s, undo %v): shares %v, want %v", i, c.ev.GetSource(), c.ev.GetUndo(), got, c.want)
+		}
+	}
+	if n := l.users[messageKey(ev("", "m", true, false, 0))].n; n != 0 {
+		t.Fatalf("%d mailboxes still counted for the withdrawn message", n)
+	}
+	if len(l.users) != 2 {
+		t.Fatalf("%d messages counted, want 2", len(l.users))
+	}
+}
+
+// Counts older than the ledger's age are forgotten with the reports: once
+// the stream has dropped them, a new mailbox's report counts anew.
+func TestLearnLedgerPrunesCounts(t *testing.T) {
+	var got []float64
+	l := newLearnLedger(time.Hour, 3, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	t0 := time.Unix(1_700_000_000, 0)
+	report := func(source, msg string, at time.Duration) {
+		l.Learn(&classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Message: []byte(msg), Source: source, PublishedAtUnixNano: t0.Add(at).UnixNano()})
+	}
+	report("a", "m", 0)
+	report("b", "old", 0)
+	l.pruneAt = 3                 // the next report prunes
+	report("c", "n", 2*time.Hour) // the first two are older than an hour
+	if len(l.learned) != 1 || len(l.users) != 1 {
+		t.Fatalf("after pruning: %d reports, %d counted messages, want 1 and 1", len(l.learned), len(l.users))
+	}
+	if len(got) != 3 {
+		t.Fatalf("shares %v: every report counted once", got)
+	}
+}
