@@ -112,7 +112,7 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			split += fmt.Sprintf(" as a stream, learning %d reports (%s)", reports, *feedback)
+			split += fmt.Sprintf(" as a stream, learning %d reports (%s: %d spam, %d ham)", reports.Spam+reports.Ham, *feedback, reports.Spam, reports.Ham)
 		} else {
 			err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
 				scores = append(scores, m.ScoreExample(ex[i]))

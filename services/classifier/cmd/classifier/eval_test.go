@@ -164,7 +164,7 @@ func TestEvalFeedback(t *testing.T) {
 	if err := evalTo(context.Background(), append(base, "--test-match", "-2-", "--feedback", "all", "--scores", scores), &out); err != nil {
 		t.Fatal(err)
 	}
-	if want := `tested on the 8 files matching "-2-", trained on the other 8 as a stream, learning 8 reports (all)`; !strings.Contains(out.String(), want) {
+	if want := `tested on the 8 files matching "-2-", trained on the other 8 as a stream, learning 8 reports (all: 4 spam, 4 ham)`; !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 	b, err := os.ReadFile(scores)

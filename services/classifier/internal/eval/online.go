@@ -64,16 +64,20 @@ func ReportErrors(threshold float64) Report {
 // ReportAll is a Report of every message (TREC's immediate full feedback).
 func ReportAll(float64, bool) bool { return true }
 
+// Reports counts the reports of a stream by class.
+type Reports struct{ Spam, Ham int }
+
 // Online trains one model on the examples not in order, then plays those in
 // order as a stream: each is scored by the model as the reports before it
-// left it, visit is called with that model, its index and the score, and when report says
-// so the model learns the message (msgs[i]) with its true label. It returns
-// the number of reports.
-func Online(ctx context.Context, p model.Params, ex []model.Example, msgs []*textextract.Message, order []int, report Report, visit func(m *model.Model, i int, score float64)) (int, error) {
+// left it, visit is called with that model, its index and the score, and
+// when report says so the model learns the message (msgs[i]) with its true
+// label. It returns the reports made.
+func Online(ctx context.Context, p model.Params, ex []model.Example, msgs []*textextract.Message, order []int, report Report, visit func(m *model.Model, i int, score float64)) (Reports, error) {
+	var reports Reports
 	test := make([]bool, len(ex))
 	for _, i := range order {
 		if i < 0 || i >= len(ex) || test[i] {
-			return 0, fmt.Errorf("eval: online: bad stream order")
+			return reports, fmt.Errorf("eval: online: bad stream order")
 		}
 		test[i] = true
 	}
@@ -84,13 +88,12 @@ func Online(ctx context.Context, p model.Params, ex []model.Example, msgs []*tex
 		}
 	}
 	if len(train) == 0 || len(order) == 0 {
-		return 0, fmt.Errorf("%w: empty training or test set", ErrCorpus)
+		return reports, fmt.Errorf("%w: empty training or test set", ErrCorpus)
 	}
 	m, err := model.Train(ctx, p, train, nil)
 	if err != nil {
-		return 0, err
+		return reports, err
 	}
-	reports := 0
 	for _, i := range order {
 		if err := ctx.Err(); err != nil {
 			return reports, err
@@ -99,7 +102,11 @@ func Online(ctx context.Context, p model.Params, ex []model.Example, msgs []*tex
 		visit(m, i, score)
 		if report(score, ex[i].Spam) {
 			m.Learn(msgs[i], ex[i].Spam)
-			reports++
+			if ex[i].Spam {
+				reports.Spam++
+			} else {
+				reports.Ham++
+			}
 		}
 	}
 	return reports, nil
