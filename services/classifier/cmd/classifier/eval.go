@@ -41,6 +41,7 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	testMatch := fs.String("test-match", "", "instead of cross-validation, test on the files whose names contain this string and train on the others")
 	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
 	feedback := fs.String("feedback", "", "with --test-match, play the test files as a mail stream (each collection in its own order, spread evenly) and teach the model the reports of a user as it goes: \"errors\" (spam under --threshold, ham at or above it) or \"all\"")
+	viaEngine := fs.Bool("engine", false, "with --feedback, score the stream with the service's engine (the model and the fingerprints reported so far) and report as an operator through its report path, which adds the fingerprints too")
 	views := fs.Bool("views", false, "with --scores, also give each view's share of the score on every line (\"chars=… words=… meta=… sequence=…\", adding up to the score)")
 	p := model.DefaultParams()
 	trainingFlags(fs, &p)
@@ -62,6 +63,12 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if rep != nil && *testMatch == "" {
 		return fmt.Errorf("--feedback needs --test-match")
+	}
+	if *viaEngine && rep == nil {
+		return fmt.Errorf("--engine needs --feedback")
+	}
+	if *viaEngine && *views {
+		return fmt.Errorf("--views is the model's alone, not the engine's")
 	}
 	seeds := []uint64{*seed}
 	if *seedList != "" {
@@ -102,17 +109,30 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 		if rep != nil {
 			// The stream's order replaces the path order of the test files.
 			tf, tm = tf[:0], tm[:0]
-			reports, err := eval.Online(ctx, p, ex, msgs, eval.StreamOrder(files, test), rep, func(m *model.Model, i int, score float64) {
-				tf, tm = append(tf, files[i]), append(tm, msgs[i])
-				scores = append(scores, score)
-				if *views {
-					shares = append(shares, m.ExampleViews(ex[i]))
-				}
-			})
+			order := eval.StreamOrder(files, test)
+			var reports eval.Reports
+			if *viaEngine {
+				reports, err = engineStream(ctx, p, ex, files, order, test, rep, func(i int, score float64) {
+					tf, tm = append(tf, files[i]), append(tm, msgs[i])
+					scores = append(scores, score)
+				})
+			} else {
+				reports, err = eval.Online(ctx, p, ex, msgs, order, rep, func(m *model.Model, i int, score float64) {
+					tf, tm = append(tf, files[i]), append(tm, msgs[i])
+					scores = append(scores, score)
+					if *views {
+						shares = append(shares, m.ExampleViews(ex[i]))
+					}
+				})
+			}
 			if err != nil {
 				return err
 			}
-			split += fmt.Sprintf(" as a stream, learning %d reports (%s: %d spam, %d ham)", reports.Spam+reports.Ham, *feedback, reports.Spam, reports.Ham)
+			how := "learning"
+			if *viaEngine {
+				how = "through the service's engine, taking"
+			}
+			split += fmt.Sprintf(" as a stream, %s %d reports (%s: %d spam, %d ham)", how, reports.Spam+reports.Ham, *feedback, reports.Spam, reports.Ham)
 		} else {
 			err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
 				scores = append(scores, m.ScoreExample(ex[i]))

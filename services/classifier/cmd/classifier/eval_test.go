@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mxgate/mxgate/services/classifier/internal/eval"
+	"github.com/mxgate/mxgate/services/classifier/internal/model"
 )
 
 func TestParseSeeds(t *testing.T) {
@@ -174,12 +175,69 @@ func TestEvalFeedback(t *testing.T) {
 	if n := strings.Count(string(b), "\n"); n != 8 {
 		t.Errorf("scores: %d lines, want 8", n)
 	}
+	// Through the service's engine, every report goes through its report
+	// path (see TestEngineStream for what that adds).
+	out.Reset()
+	if err := evalTo(context.Background(), append(base, "--test-match", "-2-", "--feedback", "all", "--engine"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := `as a stream, through the service's engine, taking 8 reports (all: 4 spam, 4 ham)`; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
 	for _, args := range [][]string{
 		append(slices.Clone(base), "--feedback", "errors"),
 		append(slices.Clone(base), "--test-match", "-2-", "--feedback", "some"),
+		append(slices.Clone(base), "--test-match", "-2-", "--engine"),
+		append(slices.Clone(base), "--test-match", "-2-", "--feedback", "all", "--engine", "--views", "--scores", scores),
 	} {
 		if err := evalTo(context.Background(), args, io.Discard); err == nil {
 			t.Errorf("eval %v accepted", args)
 		}
+	}
+}
+
+// TestEngineStream: through the service's engine, a reported spam's
+// fingerprints catch its later copy. The model's step moves the copy by
+// about 6; the copy scores 10 or more above the first, and being caught,
+// it is not reported.
+func TestEngineStream(t *testing.T) {
+	var files []eval.File
+	add := func(name, body string, spam bool) {
+		files = append(files, eval.File{Path: name, Raw: []byte(body), Spam: spam})
+	}
+	for i := range 6 {
+		add(fmt.Sprintf("ham/ham-1-%05d.eml", i), fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i), false)
+		add(fmt.Sprintf("spam/spam-1-%05d.eml", i), fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i), true)
+	}
+	// Spam that reads like the ham, twice, in the stream.
+	lookalike := "From: Ann <ann@example.org>\nSubject: minutes\n\nThe minutes of the meeting are attached; wire the fee to account 4411 to read them.\n"
+	add("spam/spam-2-00001.eml", lookalike, true)
+	add("ham/ham-2-00001.eml", "From: Bob <bob@example.org>\nSubject: lunch\n\nLunch on Tuesday after the meeting?\n", false)
+	add("spam/spam-2-00002.eml", lookalike, true)
+	p := model.DefaultParams()
+	p.Features.Bits, p.Seq.Bits, p.Epochs, p.Runs = 12, 12, 2, 1
+	test := make([]bool, len(files))
+	for i, f := range files {
+		test[i] = strings.Contains(f.Path, "-2-")
+	}
+	msgs := eval.Parse(files)
+	ex := eval.ExamplesOf(p, files, msgs)
+	order := eval.StreamOrder(files, test)
+	scores := map[string]float64{}
+	reports, err := engineStream(context.Background(), p, ex, files, order, test, eval.ReportErrors(3), func(i int, score float64) {
+		scores[files[i].Path] = score
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, copyScore := scores["spam/spam-2-00001.eml"], scores["spam/spam-2-00002.eml"]
+	if first >= 3 {
+		t.Fatalf("the first look-alike spam scored %g: nothing to report", first)
+	}
+	if copyScore < 3 || copyScore < first+10 {
+		t.Fatalf("the copy of a reported spam scored %g, the first %g", copyScore, first)
+	}
+	if reports.Spam != 1 {
+		t.Fatalf("reports %+v, want the first look-alike alone", reports)
 	}
 }

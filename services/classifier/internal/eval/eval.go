@@ -206,16 +206,7 @@ func HoldOut(ctx context.Context, p model.Params, ex []model.Example, test []boo
 // HoldOutFunc trains the model of HoldOut and calls visit with it and the
 // index of each example marked in test, in order.
 func HoldOutFunc(ctx context.Context, p model.Params, ex []model.Example, test []bool, visit func(m *model.Model, i int)) error {
-	var train []model.Example
-	for i, e := range ex {
-		if !test[i] {
-			train = append(train, e)
-		}
-	}
-	if len(train) == 0 || len(train) == len(ex) {
-		return fmt.Errorf("%w: empty training or test set", ErrCorpus)
-	}
-	m, err := model.Train(ctx, p, train, nil)
+	m, err := TrainHeldOut(ctx, p, ex, test)
 	if err != nil {
 		return err
 	}
@@ -225,6 +216,20 @@ func HoldOutFunc(ctx context.Context, p model.Params, ex []model.Example, test [
 		}
 	}
 	return nil
+}
+
+// TrainHeldOut trains a model on the examples not marked in test.
+func TrainHeldOut(ctx context.Context, p model.Params, ex []model.Example, test []bool) (*model.Model, error) {
+	var train []model.Example
+	for i, e := range ex {
+		if !test[i] {
+			train = append(train, e)
+		}
+	}
+	if len(train) == 0 || len(train) == len(ex) {
+		return nil, fmt.Errorf("%w: empty training or test set", ErrCorpus)
+	}
+	return model.Train(ctx, p, train, nil)
 }
 
 // AssignFolds returns the fold of each example (stratified, seeded).

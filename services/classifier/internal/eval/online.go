@@ -81,16 +81,7 @@ func Online(ctx context.Context, p model.Params, ex []model.Example, msgs []*tex
 		}
 		test[i] = true
 	}
-	var train []model.Example
-	for i, e := range ex {
-		if !test[i] {
-			train = append(train, e)
-		}
-	}
-	if len(train) == 0 || len(order) == 0 {
-		return reports, fmt.Errorf("%w: empty training or test set", ErrCorpus)
-	}
-	m, err := model.Train(ctx, p, train, nil)
+	m, err := TrainHeldOut(ctx, p, ex, test)
 	if err != nil {
 		return reports, err
 	}

@@ -45,7 +45,7 @@ type Deps struct {
 func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
-	parse := parseOptions(cfg)
+	parse := ParseOptions(cfg)
 	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, func(ev *classifierv1.LearnEvent, share float64) {
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
@@ -234,13 +234,13 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 		SpamWeights: weights(cfg.Fingerprints.Spam), HamWeights: weights(cfg.Fingerprints.Ham),
 		ConfirmReporters: cfg.Feedback.ConfirmReporters, UnconfirmedCap: cfg.Feedback.UnconfirmedCap,
 		PriorWeight: cfg.Scoring.PriorWeight, PriorCap: cfg.Scoring.PriorCap, ModelVersion: version,
-		Parse: parseOptions(cfg),
+		Parse: ParseOptions(cfg),
 	})
 }
 
-// parseOptions are the decoding options of every message the service
+// ParseOptions are the decoding options of every message the service
 // reads: classified, reported, or learnt from another replica's event.
-func parseOptions(cfg config.Config) textextract.Options {
+func ParseOptions(cfg config.Config) textextract.Options {
 	return textextract.Options{SpamTag: strings.TrimSpace(cfg.SpamTag)}
 }
 
