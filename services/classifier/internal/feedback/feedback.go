@@ -207,11 +207,9 @@ func reported(msg *textextract.Message, c fpdb.Class) []fingerprint.FP {
 // it: a spam's links include legitimate ones (the site it names to look
 // respectable, the footer a mailing list adds, an image host), and one
 // report cannot tell them apart, so it would mark them, and all the
-// legitimate mail that links to them, as spam. Played as a stream of
-// operator reports, the newer corpus mail lost 1-ROCA% 0.059 → 0.576 and
-// 5 legitimate messages went to spam on links to taint.org, thinkgeek.com
-// and sourceforge.net that reported spam had carried. Link fingerprints
-// come from feeds and imports, which are curated.
+// legitimate mail that links to them, as spam (see the service README for
+// what that did to the corpus). Link fingerprints come from feeds and
+// imports, which are curated.
 func reportable(c fpdb.Class, k fingerprint.Kind) bool {
 	switch k {
 	case fingerprint.KindExact, fingerprint.KindFuzzy:
