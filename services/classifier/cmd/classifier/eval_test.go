@@ -15,6 +15,36 @@ import (
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 )
 
+// smallMessage is the i-th message of a class of a corpus so plain that
+// a tiny model separates the classes.
+func smallMessage(spam bool, i int) string {
+	if spam {
+		return fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i)
+	}
+	return fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i)
+}
+
+// writeSmallCorpus writes 8 messages of each class (smallMessage) to
+// DIR/ham and DIR/spam and returns DIR. The files are named as the
+// corpus's are, CLASS-PERIOD-NUMBER.eml: period 1 for the first four of a
+// class, 2 for the others.
+func writeSmallCorpus(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, class := range []string{"ham", "spam"} {
+		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 8 {
+			name := fmt.Sprintf("%s-%d-%05d.eml", class, 1+i/4, i)
+			if err := os.WriteFile(filepath.Join(dir, class, name), []byte(smallMessage(class == "spam", i)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
 func TestParseSeeds(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -91,21 +121,7 @@ func TestSummary(t *testing.T) {
 // TestEvalSeeds runs eval --seeds on a small corpus: one report per seed,
 // the means, and one scores file per seed.
 func TestEvalSeeds(t *testing.T) {
-	dir := t.TempDir()
-	for _, class := range []string{"ham", "spam"} {
-		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range 8 {
-		ham := fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i)
-		spam := fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i)
-		for class, body := range map[string]string{"ham": ham, "spam": spam} {
-			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%d.eml", i)), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	dir := writeSmallCorpus(t)
 	scores := filepath.Join(dir, "scores")
 	args := []string{"--ham", filepath.Join(dir, "ham"), "--spam", filepath.Join(dir, "spam"),
 		"--folds", "2", "--epochs", "2", "--runs", "1", "--bits", "12", "--seeds", "3-4", "--scores", scores}
@@ -143,22 +159,7 @@ func TestEvalSeeds(t *testing.T) {
 // the report names the stream and its reports, and --feedback needs
 // --test-match and a known kind of report.
 func TestEvalFeedback(t *testing.T) {
-	dir := t.TempDir()
-	for _, class := range []string{"ham", "spam"} {
-		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range 8 {
-		ham := fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i)
-		spam := fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i)
-		for class, body := range map[string]string{"ham": ham, "spam": spam} {
-			name := fmt.Sprintf("%s-%d-%05d.eml", class, 1+i/4, i)
-			if err := os.WriteFile(filepath.Join(dir, class, name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	dir := writeSmallCorpus(t)
 	base := []string{"--ham", filepath.Join(dir, "ham"), "--spam", filepath.Join(dir, "spam"), "--epochs", "2", "--runs", "1", "--bits", "12"}
 	scores := filepath.Join(dir, "scores")
 	var out bytes.Buffer
@@ -206,8 +207,8 @@ func TestEngineStream(t *testing.T) {
 		files = append(files, eval.File{Path: name, Raw: []byte(body), Spam: spam})
 	}
 	for i := range 6 {
-		add(fmt.Sprintf("ham/ham-1-%05d.eml", i), fmt.Sprintf("From: Ann <ann@example.org>\nSubject: minutes %d\n\nThe minutes of meeting %d are attached; the next one is on Tuesday.\n", i, i), false)
-		add(fmt.Sprintf("spam/spam-1-%05d.eml", i), fmt.Sprintf("From: deals%d@offers.example\nSubject: FREE prize %d\n\nClick here to claim your FREE prize now, act fast! Remove me.\n", i, i), true)
+		add(fmt.Sprintf("ham/ham-1-%05d.eml", i), smallMessage(false, i), false)
+		add(fmt.Sprintf("spam/spam-1-%05d.eml", i), smallMessage(true, i), true)
 	}
 	// Spam that reads like the ham, twice, in the stream.
 	lookalike := "From: Ann <ann@example.org>\nSubject: minutes\n\nThe minutes of the meeting are attached; wire the fee to account 4411 to read them.\n"

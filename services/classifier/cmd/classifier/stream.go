@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 
-	classifierv1 "github.com/mxgate/mxgate/proto/mxgate/classifier/v1"
 	"github.com/mxgate/mxgate/services/classifier/internal/config"
 	"github.com/mxgate/mxgate/services/classifier/internal/eval"
 	"github.com/mxgate/mxgate/services/classifier/internal/feedback"
 	"github.com/mxgate/mxgate/services/classifier/internal/fpdb"
 	"github.com/mxgate/mxgate/services/classifier/internal/model"
 	"github.com/mxgate/mxgate/services/classifier/internal/server"
-	"github.com/mxgate/mxgate/services/classifier/internal/textextract"
 )
 
 // engineStream is eval.Online through the service itself: it trains a
@@ -19,8 +17,8 @@ import (
 // the service's engine (the model and the fingerprints reported so far,
 // in the default configuration), calls visit with each message's score,
 // and reports the ones report picks as an operator does, through the
-// service's report path: the message's fingerprints enter the database
-// and the model learns it. A message without fingerprints to report is
+// service's report path and learn ledger (server.NewLearner): the
+// message's fingerprints enter the database and the model learns it. A message without fingerprints to report is
 // not reported, as in the service.
 func engineStream(ctx context.Context, p model.Params, ex []model.Example, files []eval.File, order []int, test []bool,
 	report eval.Report, visit func(i int, score float64)) (eval.Reports, error) {
@@ -33,15 +31,7 @@ func engineStream(ctx context.Context, p model.Params, ex []model.Example, files
 	parse := server.ParseOptions(cfg)
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	eng := server.NewEngine(cfg, db, m, "eval")
-	learn := func(ev *classifierv1.LearnEvent) {
-		share := 1.0 // an operator's report is a full step
-		if ev.GetUndo() {
-			share = -1
-		}
-		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
-		m.LearnShare(textextract.ParseWith(ev.GetMessage(), parse), spam, share)
-	}
-	fb := feedback.New(&fpdb.Local{DB: db, Learn: learn}, db, feedback.Options{ReportTTL: cfg.Feedback.ReportTTL.D(), Parse: parse})
+	fb := feedback.New(&fpdb.Local{DB: db, Learn: server.NewLearner(cfg, m)}, db, feedback.Options{ReportTTL: cfg.Feedback.ReportTTL.D(), Parse: parse})
 	for _, i := range order {
 		if err := ctx.Err(); err != nil {
 			return reports, err

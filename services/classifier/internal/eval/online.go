@@ -18,9 +18,11 @@ import (
 // keep the order of their paths.
 func StreamOrder(files []File, test []bool) []int {
 	size := map[string]int{}
+	var byPath []int
 	for i, f := range files {
 		if test[i] {
 			size[f.Group()]++
+			byPath = append(byPath, i)
 		}
 	}
 	type entry struct {
@@ -29,12 +31,6 @@ func StreamOrder(files []File, test []bool) []int {
 	}
 	var es []entry
 	rank := map[string]int{}
-	byPath := make([]int, 0, len(files))
-	for i := range files {
-		if test[i] {
-			byPath = append(byPath, i)
-		}
-	}
 	slices.SortStableFunc(byPath, func(a, b int) int { return cmp.Compare(files[a].Path, files[b].Path) })
 	for _, i := range byPath {
 		g := files[i].Group()

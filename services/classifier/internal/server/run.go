@@ -46,11 +46,7 @@ func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	parse := ParseOptions(cfg)
-	learn := newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, func(ev *classifierv1.LearnEvent, share float64) {
-		msg := textextract.ParseWith(ev.GetMessage(), parse)
-		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
-		d.Model.LearnShare(msg, spam, share)
-	}).Learn
+	learn := NewLearner(cfg, d.Model)
 
 	// Shutdown order: stop the background loops, wait for them, then drain
 	// the NATS connection.
@@ -236,6 +232,17 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 		PriorWeight: cfg.Scoring.PriorWeight, PriorCap: cfg.Scoring.PriorCap, ModelVersion: version,
 		Parse: ParseOptions(cfg),
 	})
+}
+
+// NewLearner returns how the service applies learn events to m: each
+// report once, an operator's as a full step, a mailbox's as its share (see
+// learnLedger), the message decoded as the service decodes it.
+func NewLearner(cfg config.Config, m *model.Model) fpdb.LearnFunc {
+	parse := ParseOptions(cfg)
+	return newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, func(ev *classifierv1.LearnEvent, share float64) {
+		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
+		m.LearnShare(textextract.ParseWith(ev.GetMessage(), parse), spam, share)
+	}).Learn
 }
 
 // ParseOptions are the decoding options of every message the service
