@@ -42,6 +42,8 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	scoresOut := fs.String("scores", "", "also write each tested message's out-of-sample score to this file: one line per message, \"ham|spam SCORE PATH\", highest score first")
 	feedback := fs.String("feedback", "", "with --test-match, play the test files as a mail stream (each collection in its own order, spread evenly) and teach the model the reports of a user as it goes: \"errors\" (spam under --threshold, ham at or above it) or \"all\"")
 	viaEngine := fs.Bool("engine", false, "with --feedback, score the stream with the service's engine (the model and the fingerprints reported so far) and report as an operator through its report path, which adds the fingerprints too")
+	poison := fs.String("poison", "", "with --test-match, attack the model before the test: CLASS:N reports N test messages of the other class as CLASS (\"ham:60\": 60 spam as ham), every other one of their class in stream order, through the service's learner; the figures leave them out")
+	reporter := fs.String("reporter", "mailbox", "with --poison, who reports: one \"mailbox\", the \"operator\", or \"none\" (the same files left out, unreported: the control)")
 	views := fs.Bool("views", false, "with --scores, also give each view's share of the score on every line (\"chars=… words=… meta=… sequence=…\", adding up to the score)")
 	p := model.DefaultParams()
 	trainingFlags(fs, &p)
@@ -69,6 +71,15 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if *viaEngine && *views {
 		return fmt.Errorf("--views is the model's alone, not the engine's")
+	}
+	attack, err := parsePoison(*poison, *reporter)
+	switch {
+	case err != nil:
+		return err
+	case attack != nil && *testMatch == "":
+		return fmt.Errorf("--poison needs --test-match")
+	case attack != nil && rep != nil:
+		return fmt.Errorf("--poison and --feedback are two different tests")
 	}
 	seeds := []uint64{*seed}
 	if *seedList != "" {
@@ -133,6 +144,19 @@ func evalTo(ctx context.Context, args []string, w io.Writer) error {
 				how = "through the service's engine, taking"
 			}
 			split += fmt.Sprintf(" as a stream, %s %d reports (%s: %d spam, %d ham)", how, reports.Spam+reports.Ham, *feedback, reports.Spam, reports.Ham)
+		} else if attack != nil {
+			tf, tm = tf[:0], tm[:0]
+			err = poisonRun(ctx, p, ex, files, test, attack, func(m *model.Model, i int) {
+				tf, tm = append(tf, files[i]), append(tm, msgs[i])
+				scores = append(scores, m.ScoreExample(ex[i]))
+				if *views {
+					shares = append(shares, m.ExampleViews(ex[i]))
+				}
+			})
+			if err != nil {
+				return err
+			}
+			split += ", " + attack.String()
 		} else {
 			err = eval.HoldOutFunc(ctx, p, ex, test, func(m *model.Model, i int) {
 				scores = append(scores, m.ScoreExample(ex[i]))

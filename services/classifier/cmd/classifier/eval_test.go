@@ -197,6 +197,64 @@ func TestEvalFeedback(t *testing.T) {
 	}
 }
 
+// TestEvalPoison: --poison reports every other test message of a class as
+// the other class before the test, and the figures leave them out. The
+// operator's equal ham steps lower the remaining spam more than one
+// mailbox's limited, spread third of a step; the control reports nothing.
+func TestEvalPoison(t *testing.T) {
+	dir := writeSmallCorpus(t)
+	base := []string{"--ham", filepath.Join(dir, "ham"), "--spam", filepath.Join(dir, "spam"), "--epochs", "2", "--runs", "1", "--bits", "12", "--test-match", "-2-"}
+	spamScores := map[string]float64{}
+	for _, reporter := range []string{"none", "mailbox", "operator"} {
+		scores := filepath.Join(dir, "scores-"+reporter)
+		var out bytes.Buffer
+		if err := evalTo(context.Background(), append(slices.Clone(base), "--poison", "ham:2", "--reporter", reporter, "--scores", scores), &out); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"none":     "leaving out, unreported, 2 test spam that an attack would report as ham",
+			"mailbox":  "after one mailbox reported 2 test spam as ham (the figures leave them out)",
+			"operator": "after the operator reported 2 test spam as ham (the figures leave them out)",
+		}[reporter]
+		if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "corpus: 4 ham (0 hard_ham), 2 spam") {
+			t.Errorf("--reporter %s: output lacks %q or the counts:\n%s", reporter, want, out.String())
+		}
+		b, err := os.ReadFile(scores)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != 6 {
+			t.Fatalf("--reporter %s: %d scores, want 6", reporter, len(lines))
+		}
+		for _, l := range lines {
+			var class, path string
+			var score float64
+			if _, err := fmt.Sscan(l, &class, &score, &path); err != nil {
+				t.Fatal(err)
+			}
+			if class == "spam" {
+				spamScores[reporter] += score
+			}
+		}
+	}
+	if !(spamScores["operator"] < spamScores["mailbox"]) || !(spamScores["mailbox"] <= spamScores["none"]) {
+		t.Errorf("sum of the remaining spam's scores: control %.2f, mailbox %.2f, operator %.2f", spamScores["none"], spamScores["mailbox"], spamScores["operator"])
+	}
+	for _, args := range [][]string{
+		append(slices.Clone(base), "--poison", "ham:3"), // only 2 of the 4 test spam are picked
+		append(slices.Clone(base), "--poison", "junk:2"),
+		append(slices.Clone(base), "--poison", "ham:0"),
+		append(slices.Clone(base), "--poison", "ham:1", "--reporter", "someone"),
+		append(slices.Clone(base), "--poison", "ham:1", "--feedback", "all"),
+		append(slices.Clone(base[:len(base)-2]), "--poison", "ham:1"), // no --test-match
+	} {
+		if err := evalTo(context.Background(), args, io.Discard); err == nil {
+			t.Errorf("eval %v accepted", args)
+		}
+	}
+}
+
 // TestEngineStream: through the service's engine, a reported spam's
 // fingerprints catch its later copy. The model's step moves the copy by
 // about 6; the copy scores 10 or more above the first, and being caught,

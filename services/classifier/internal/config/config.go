@@ -97,6 +97,11 @@ type Feedback struct {
 	UnconfirmedCap float64 `yaml:"unconfirmed_cap"`
 	// MaxReportsPerHour caps reports per mailbox on one replica.
 	MaxReportsPerHour int `yaml:"max_reports_per_hour"`
+	// MailboxLearnLimit is how many of one mailbox's reports move the
+	// statistical model in any fingerprints.max_age (the time learn events
+	// stay on the stream); its further reports add their fingerprints
+	// only. 0: mailboxes' reports never move the model.
+	MailboxLearnLimit int `yaml:"mailbox_learn_limit"`
 	// ReportTTL is the lifetime of fingerprints from reports.
 	ReportTTL confload.Duration `yaml:"report_ttl"`
 }
@@ -137,7 +142,7 @@ func Default() Config {
 			Ham:            Weights{Exact: 8, Fuzzy: 6, URL: 2, URLDomain: 1, Attachment: 4},
 		},
 		Decision: decide.Default(),
-		Feedback: Feedback{ConfirmReporters: 3, UnconfirmedCap: 1.5, MaxReportsPerHour: 60, ReportTTL: confload.Duration(30 * 24 * time.Hour)},
+		Feedback: Feedback{ConfirmReporters: 3, UnconfirmedCap: 1.5, MaxReportsPerHour: 60, MailboxLearnLimit: 10, ReportTTL: confload.Duration(30 * 24 * time.Hour)},
 		Scoring:  Scoring{PriorWeight: 1, PriorCap: 10},
 		SpamTag:  textextract.SpamTag,
 		Telemetry: telemetry.Options{
@@ -204,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Feedback.MaxReportsPerHour < 0 {
 		return bad("feedback.max_reports_per_hour", "must not be negative")
+	}
+	if c.Feedback.MailboxLearnLimit < 0 {
+		return bad("feedback.mailbox_learn_limit", "must not be negative")
 	}
 	if c.Feedback.ReportTTL <= 0 {
 		return bad("feedback.report_ttl", "must be positive")

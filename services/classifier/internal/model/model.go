@@ -289,7 +289,30 @@ func (m *Model) LearnShare(msg *textextract.Message, spam bool, share float64) {
 	m.feedback(msg, spam, float32(share))
 }
 
+// LearnSpread is LearnShare for a report whose reporter is not trusted to
+// judge a whole kind of mail: a ham report spreads its step by how rare
+// each feature was in training, as a spam report does (FeedbackHalf),
+// instead of taking the equal steps of FeedbackHalfHam. It moves the
+// reported message and its near-duplicates, and barely the features that
+// legitimate mail and spam share, so that reports of spam as ham cannot
+// lower spam in general. A negative share takes it back. A model without
+// spread spam steps learns as with LearnShare.
+func (m *Model) LearnSpread(msg *textextract.Message, spam bool, share float64) {
+	m.learn(msg, spam, float32(share), m.params.FeedbackHalf)
+}
+
 func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
+	half := m.params.FeedbackHalfHam
+	if spam {
+		half = m.params.FeedbackHalf
+	}
+	m.learn(msg, spam, dir, half)
+}
+
+// learn moves the weights of msg's features by dir times a report's step
+// towards the label, spread with half (see Params.FeedbackHalf; 0: equal
+// steps).
+func (m *Model) learn(msg *textextract.Message, spam bool, dir float32, half float64) {
 	s := m.pool.Get().(*Scorer)
 	fs, split := s.Features(msg)
 	y := float32(-1)
@@ -297,9 +320,8 @@ func (m *Model) feedback(msg *textextract.Message, spam bool, dir float32) {
 		y = 1
 	}
 	g := dir * y * float32(m.params.FeedbackRate)
-	half := m.params.FeedbackHalfHam
-	if spam {
-		half = m.params.FeedbackHalf
+	if m.df == nil {
+		half = 0 // a model file without frequencies: equal steps
 	}
 	m.mu.Lock()
 	for v, r := range m.viewRanges(fs, split) {

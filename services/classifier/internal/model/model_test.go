@@ -286,10 +286,30 @@ func TestLearnSpread(t *testing.T) {
 	if d, d0 := m.Score(h)-hb, m0.Score(h)-hb0; d >= 0 || abs(d-d0) > 1e-4 {
 		t.Fatalf("a ham report moved its message by %g, with equal steps by %g", d, d0)
 	}
+	// LearnSpread spreads a ham report as Learn spreads a spam one, and a
+	// negative share takes it back.
+	r0, c0, sb := m.w(rare), m.w(common), m.Score(msg)
+	m.LearnSpread(msg, false, 1)
+	if dr, dc := r0-m.w(rare), c0-m.w(common); !(dr > 0 && dc > 0 && dr > 10*dc) {
+		t.Fatalf("LearnSpread ham steps: rare feature %g, common one %g", dr, dc)
+	}
+	m.LearnSpread(msg, false, -1)
+	if back := m.Score(msg); abs(back-sb) > 1e-4 {
+		t.Fatalf("LearnSpread with share -1: score %g, was %g", back, sb)
+	}
+	// A model without document frequencies learns LearnSpread with equal
+	// steps, as LearnShare.
+	m1, _ := trainSynth(t, equal)
+	hb0, hb1 := m0.Score(h), m1.Score(h)
+	m0.LearnShare(h, false, 0.5)
+	m1.LearnSpread(h, false, 0.5)
+	if d0, d1 := m0.Score(h)-hb0, m1.Score(h)-hb1; d0 >= 0 || abs(d0-d1) > 1e-4 {
+		t.Fatalf("without frequencies: LearnSpread moved the message by %g, LearnShare by %g", d1, d0)
+	}
 	// With FeedbackHalfHam, ham reports are spread too.
 	p.FeedbackHalfHam = 4
 	mh, _ := trainSynth(t, p)
-	r0, c0 := mh.w(rare), mh.w(common)
+	r0, c0 = mh.w(rare), mh.w(common)
 	mh.Learn(msg, false)
 	if dr, dc := r0-mh.w(rare), c0-mh.w(common); !(dr > 0 && dc > 0 && dr > 10*dc) {
 		t.Fatalf("spread ham report steps: rare feature %g, common one %g", dr, dc)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,13 @@ import (
 // model for everyone by a third of a step, three agreeing users by a full
 // one, and more users no further.
 //
+// One mailbox's reports move the model for at most limit of them in any
+// maxAge: the rest are recorded (so that their undo takes nothing back)
+// but learn nothing. Reports move every replica's model, so without a
+// limit one mailbox reporting spam as ham, a few dozen times, would lower
+// spam for everyone (see the service README). An undo gives its report's
+// place back.
+//
 // Reports older than maxAge are forgotten: their learn events have left
 // the stream, so a replica started now never learned them either.
 type learnLedger struct {
@@ -30,23 +38,35 @@ type learnLedger struct {
 	apply   func(ev *classifierv1.LearnEvent, share float64)
 	maxAge  time.Duration
 	confirm int
+	limit   int
 
 	mu      sync.Mutex
-	learned map[[32]byte]time.Time // report key → publish time
+	learned map[[32]byte]learnedReport // report key
 	users   map[[32]byte]userReports
+	// spent holds, per mailbox, the publish times of its reports that
+	// moved the model.
+	spent   map[string][]time.Time
 	pruneAt int
 }
 
+// learnedReport is a report the ledger holds: when it was published and
+// whether it moved the model.
+type learnedReport struct {
+	at      time.Time
+	counted bool
+}
+
 // userReports counts the mailboxes whose report of one message as one
-// class the ledger holds.
+// class moved the model.
 type userReports struct {
 	n    int
 	last time.Time // publish time of the latest
 }
 
-func newLearnLedger(maxAge time.Duration, confirm int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
-	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1),
-		learned: map[[32]byte]time.Time{}, users: map[[32]byte]userReports{}, pruneAt: 1024}
+func newLearnLedger(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
+	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
+		learned: map[[32]byte]learnedReport{}, users: map[[32]byte]userReports{},
+		spent: map[string][]time.Time{}, pruneAt: 1024}
 }
 
 // messageKey identifies a message reported as a class, whoever reported it.
@@ -76,33 +96,78 @@ func (l *learnLedger) Learn(ev *classifierv1.LearnEvent) {
 		at = time.Unix(0, ns)
 	}
 	k := reportKey(ev)
+	operator := ev.GetSource() == feedback.OperatorSource
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, had := l.learned[k]
+	r, had := l.learned[k]
 	if had != ev.GetUndo() {
 		return
 	}
 	if ev.GetUndo() {
 		delete(l.learned, k)
+		if !r.counted {
+			return
+		}
+		if !operator {
+			l.refund(ev.GetSource(), r.at)
+		}
 	} else {
-		l.learned[k] = at
+		r = learnedReport{at: at, counted: operator || l.spend(ev.GetSource(), at)}
+		l.learned[k] = r
 		if len(l.learned) >= l.pruneAt {
 			l.prune(at)
 		}
+		if !r.counted {
+			return
+		}
 	}
-	if share := l.share(ev, at); share != 0 {
+	if share := l.share(ev, operator, at); share != 0 {
 		l.apply(ev, share)
+	}
+}
+
+// spend takes one of mailbox's places in the limit at time at, and
+// reports whether there was one.
+func (l *learnLedger) spend(mailbox string, at time.Time) bool {
+	var live []time.Time
+	for _, t := range l.spent[mailbox] {
+		if at.Sub(t) < l.maxAge {
+			live = append(live, t)
+		}
+	}
+	ok := len(live) < l.limit
+	if ok {
+		live = append(live, at)
+	}
+	if len(live) > 0 {
+		l.spent[mailbox] = live
+	} else {
+		delete(l.spent, mailbox)
+	}
+	return ok
+}
+
+// refund gives back the place that mailbox's report published at took.
+func (l *learnLedger) refund(mailbox string, at time.Time) {
+	ts := l.spent[mailbox]
+	if i := slices.IndexFunc(ts, at.Equal); i >= 0 {
+		ts = slices.Delete(ts, i, i+1)
+	}
+	if len(ts) > 0 {
+		l.spent[mailbox] = ts
+	} else {
+		delete(l.spent, mailbox)
 	}
 }
 
 // share is the part of a full step that ev adds (or, undone, takes back):
 // the change of min(mailboxes, confirm)/confirm for a mailbox's report.
-func (l *learnLedger) share(ev *classifierv1.LearnEvent, at time.Time) float64 {
+func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool, at time.Time) float64 {
 	sign := 1.0
 	if ev.GetUndo() {
 		sign = -1
 	}
-	if ev.GetSource() == feedback.OperatorSource {
+	if operator {
 		return sign
 	}
 	mk := messageKey(ev)
@@ -123,14 +188,19 @@ func (l *learnLedger) share(ev *classifierv1.LearnEvent, at time.Time) float64 {
 }
 
 func (l *learnLedger) prune(now time.Time) {
-	for k, at := range l.learned {
-		if now.Sub(at) > l.maxAge {
+	for k, r := range l.learned {
+		if now.Sub(r.at) > l.maxAge {
 			delete(l.learned, k)
 		}
 	}
 	for k, u := range l.users {
 		if now.Sub(u.last) > l.maxAge {
 			delete(l.users, k)
+		}
+	}
+	for mb, ts := range l.spent {
+		if len(ts) > 0 && now.Sub(slices.MaxFunc(ts, time.Time.Compare)) >= l.maxAge {
+			delete(l.spent, mb)
 		}
 	}
 	l.pruneAt = max(1024, 2*len(l.learned))

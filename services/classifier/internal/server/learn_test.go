@@ -16,7 +16,7 @@ import (
 // counted apart.
 func TestLearnLedgerShares(t *testing.T) {
 	var got []float64
-	l := newLearnLedger(time.Hour, 3, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l := newLearnLedger(time.Hour, 3, 100, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
 	t0 := time.Unix(1_700_000_000, 0)
 	ev := func(source, msg string, spam, undo bool, at time.Duration) *classifierv1.LearnEvent {
 		c := classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM
@@ -65,7 +65,7 @@ func TestLearnLedgerShares(t *testing.T) {
 // the stream has dropped them, a new mailbox's report counts anew.
 func TestLearnLedgerPrunesCounts(t *testing.T) {
 	var got []float64
-	l := newLearnLedger(time.Hour, 3, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l := newLearnLedger(time.Hour, 3, 100, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
 	t0 := time.Unix(1_700_000_000, 0)
 	report := func(source, msg string, at time.Duration) {
 		l.Learn(&classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Message: []byte(msg), Source: source, PublishedAtUnixNano: t0.Add(at).UnixNano()})
@@ -79,5 +79,62 @@ func TestLearnLedgerPrunesCounts(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Fatalf("shares %v: every report counted once", got)
+	}
+}
+
+// One mailbox's reports move the model for at most limit of them in any
+// maxAge; the rest learn nothing, and neither do their undos, nor do they
+// count towards a message's mailboxes. An undo of a report that moved the
+// model gives its place back, and places come back as reports age. An
+// operator has no limit, and each mailbox has its own.
+func TestLearnLedgerLimit(t *testing.T) {
+	var got []float64
+	l := newLearnLedger(time.Hour, 3, 2, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	t0 := time.Unix(1_700_000_000, 0)
+	ev := func(source, msg string, undo bool, at time.Duration) *classifierv1.LearnEvent {
+		return &classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM, Undo: undo, Message: []byte(msg),
+			Source: source, PublishedAtUnixNano: t0.Add(at).UnixNano()}
+	}
+	const third = 1.0 / 3
+	for i, c := range []struct {
+		ev   *classifierv1.LearnEvent
+		want []float64
+	}{
+		{ev("a", "m1", false, 0), []float64{third}},
+		{ev("a", "m2", false, time.Minute), []float64{third}},
+		{ev("a", "m3", false, 2*time.Minute), nil}, // over the limit
+		{ev("a", "m3", false, 2*time.Minute), nil}, // a repeat
+		{ev("b", "m3", false, 3*time.Minute), []float64{third}},
+		{ev("c", "m3", false, 3*time.Minute), []float64{third}}, // a's report is not one of m3's mailboxes
+		{ev("a", "m3", true, 4*time.Minute), nil},               // its undo takes nothing back
+		{ev("a", "m4", false, 5*time.Minute), nil},
+		{ev("a", "m1", true, 6*time.Minute), []float64{-third}}, // gives a place back
+		{ev("a", "m5", false, 7*time.Minute), []float64{third}},
+		{ev("a", "m6", false, 8*time.Minute), nil},
+		{ev(feedback.OperatorSource, "m6", false, 8*time.Minute), []float64{1}},
+		{ev(feedback.OperatorSource, "m7", false, 9*time.Minute), []float64{1}},
+		{ev(feedback.OperatorSource, "m8", false, 9*time.Minute), []float64{1}},
+		{ev("a", "m7", false, 61*time.Minute), []float64{third}}, // m2's place is free again (m5's is not)
+		{ev("a", "m8", false, 62*time.Minute), nil},
+		{ev("a", "m9", false, 68*time.Minute), []float64{third}}, // m5's is
+	} {
+		got = nil
+		l.Learn(c.ev)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Fatalf("event %d (%s %s, undo %v): shares %v, want %v", i, c.ev.GetSource(), c.ev.GetMessage(), c.ev.GetUndo(), got, c.want)
+		}
+	}
+	if n := l.users[messageKey(ev("", "m3", false, 0))].n; n != 2 {
+		t.Fatalf("m3 counts %d mailboxes, want 2 (b and c)", n)
+	}
+
+	// A limit of 0: mailboxes' reports never move the model.
+	got = nil
+	l = newLearnLedger(time.Hour, 3, 0, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l.Learn(ev("a", "m", false, 0))
+	l.Learn(ev("a", "m", true, time.Minute))
+	l.Learn(ev(feedback.OperatorSource, "m", false, 0))
+	if fmt.Sprint(got) != "[1]" {
+		t.Fatalf("limit 0: shares %v, want only the operator's [1]", got)
 	}
 }

@@ -235,13 +235,21 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 }
 
 // NewLearner returns how the service applies learn events to m: each
-// report once, an operator's as a full step, a mailbox's as its share (see
-// learnLedger), the message decoded as the service decodes it.
+// report once, an operator's as a full step, a mailbox's as its share and
+// within the mailbox's limit (see learnLedger), the message decoded as the
+// service decodes it. A mailbox's report of ham takes spread steps
+// (model.LearnSpread): it moves the message it names, not the features
+// that all mail shares.
 func NewLearner(cfg config.Config, m *model.Model) fpdb.LearnFunc {
 	parse := ParseOptions(cfg)
-	return newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, func(ev *classifierv1.LearnEvent, share float64) {
+	return newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
-		m.LearnShare(textextract.ParseWith(ev.GetMessage(), parse), spam, share)
+		msg := textextract.ParseWith(ev.GetMessage(), parse)
+		if ev.GetSource() == feedback.OperatorSource {
+			m.LearnShare(msg, spam, share)
+		} else {
+			m.LearnSpread(msg, spam, share)
+		}
 	}).Learn
 }
 
