@@ -784,7 +784,12 @@ type ReportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Fingerprints added (or removed with undo).
 	Fingerprints []*Fingerprint `protobuf:"bytes,1,rep,name=fingerprints,proto3" json:"fingerprints,omitempty"`
-	// Whether a learn event was published for the statistical model.
+	// Whether the report moved the statistical model: false for a repeated
+	// report, an undo of nothing, a report the model does not count (a
+	// mailbox past feedback.mailbox_learn_limit, a mailbox after the first
+	// feedback.confirm_reporters of one message) and its undo. Before the
+	// replica has applied the report's learn event (it waits a few
+	// seconds), whether one was published.
 	Learned       bool `protobuf:"varint,2,opt,name=learned,proto3" json:"learned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

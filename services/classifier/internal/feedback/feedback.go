@@ -71,6 +71,13 @@ type Options struct {
 	// Parse adjusts how reported messages are decoded (the gateway's
 	// subject tag: a reported copy is often a tagged one).
 	Parse textextract.Options
+	// Moved, when set, tells whether this replica's model moved for a
+	// learn event it applied (ok false: not applied, or not known), so
+	// that a report answers what the model did with it: a report the
+	// learn ledger does not count (a mailbox past its learn limit, a
+	// fourth mailbox's report of one message) publishes a learn event
+	// that moves nothing.
+	Moved func(ev *classifierv1.LearnEvent) (moved, ok bool)
 }
 
 // Service handles reports and imports.
@@ -94,6 +101,9 @@ func New(pub Publisher, db *fpdb.DB, opts Options) *Service {
 // Result is what a report did.
 type Result struct {
 	Entries []fpdb.Entry
+	// Learned is set when the report moved the statistical model (or,
+	// without Options.Moved or before this replica applied it, when its
+	// learn event was published).
 	Learned bool
 }
 
@@ -172,21 +182,28 @@ func (s *Service) Report(ctx context.Context, class fpdb.Class, mailbox string, 
 		return Result{}, err
 	}
 	var learnSeq uint64
+	var ev *classifierv1.LearnEvent
 	if learn {
 		if len(raw) > fpdb.MaxLearnBytes {
 			raw = raw[:fpdb.MaxLearnBytes]
 		}
-		learnSeq, err = s.pub.PublishLearn(ctx, &classifierv1.LearnEvent{
+		ev = &classifierv1.LearnEvent{
 			Class: classifierv1.FingerprintClass(class), Undo: undo, Message: raw, Source: source,
 			PublishedAtUnixNano: now.UnixNano(),
-		})
+		}
+		learnSeq, err = s.pub.PublishLearn(ctx, ev)
 		if err != nil {
 			return Result{Entries: entries}, err
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.opts.WaitApplied)
 	defer cancel()
-	_ = s.pub.WaitApplied(wctx, seq, learnSeq) // best effort: the events are published either way
+	// Best effort: the events are published either way.
+	if err := s.pub.WaitApplied(wctx, seq, learnSeq); err == nil && ev != nil && s.opts.Moved != nil {
+		if moved, ok := s.opts.Moved(ev); ok {
+			learn = moved
+		}
+	}
 	return Result{Entries: entries, Learned: learn}, nil
 }
 

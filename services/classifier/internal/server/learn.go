@@ -42,12 +42,25 @@ type learnLedger struct {
 
 	mu      sync.Mutex
 	learned map[[32]byte]learnedReport // report key
+	// outcomes says, per report key and undo, whether the latest such
+	// event moved the model: what Report answers the reporter.
+	outcomes map[outcomeKey]bool
 	users   map[[32]byte]userReports
 	// spent holds, per mailbox, the publish times of its reports that
 	// moved the model.
 	spent   map[string][]time.Time
 	pruneAt int
 }
+
+// outcomeKey names a learn event by its report key and whether it undoes.
+type outcomeKey struct {
+	report [32]byte
+	undo   bool
+}
+
+// maxOutcomes bounds the outcomes kept; past it they are forgotten at once
+// (Moved then says it does not know).
+const maxOutcomes = 4096
 
 // learnedReport is a report the ledger holds: when it was published and
 // whether it moved the model.
@@ -65,7 +78,7 @@ type userReports struct {
 
 func newLearnLedger(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
 	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
-		learned: map[[32]byte]learnedReport{}, users: map[[32]byte]userReports{},
+		learned: map[[32]byte]learnedReport{}, outcomes: map[outcomeKey]bool{}, users: map[[32]byte]userReports{},
 		spent: map[string][]time.Time{}, pruneAt: 1024}
 }
 
@@ -91,22 +104,43 @@ func reportKey(ev *classifierv1.LearnEvent) [32]byte {
 
 // Learn applies ev unless it repeats or undoes nothing.
 func (l *learnLedger) Learn(ev *classifierv1.LearnEvent) {
+	k := reportKey(ev)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	moved := l.learn(ev, k)
+	if len(l.outcomes) >= maxOutcomes {
+		clear(l.outcomes)
+	}
+	l.outcomes[outcomeKey{k, ev.GetUndo()}] = moved
+}
+
+// Moved reports whether the latest learn event like ev (the same source,
+// class, message and undo) moved the model; ok is false when the ledger
+// has not applied one, or no longer remembers.
+func (l *learnLedger) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) {
+	k := outcomeKey{reportKey(ev), ev.GetUndo()}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	moved, ok = l.outcomes[k]
+	return moved, ok
+}
+
+// learn is Learn for ev of report key k, under l.mu; it returns whether
+// the model moved.
+func (l *learnLedger) learn(ev *classifierv1.LearnEvent, k [32]byte) bool {
 	at := time.Now()
 	if ns := ev.GetPublishedAtUnixNano(); ns > 0 {
 		at = time.Unix(0, ns)
 	}
-	k := reportKey(ev)
 	operator := ev.GetSource() == feedback.OperatorSource
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	r, had := l.learned[k]
 	if had != ev.GetUndo() {
-		return
+		return false
 	}
 	if ev.GetUndo() {
 		delete(l.learned, k)
 		if !r.counted {
-			return
+			return false
 		}
 		if !operator {
 			l.refund(ev.GetSource(), r.at)
@@ -118,12 +152,14 @@ func (l *learnLedger) Learn(ev *classifierv1.LearnEvent) {
 			l.prune(at)
 		}
 		if !r.counted {
-			return
+			return false
 		}
 	}
-	if share := l.share(ev, operator, at); share != 0 {
+	share := l.share(ev, operator, at)
+	if share != 0 {
 		l.apply(ev, share)
 	}
+	return share != 0
 }
 
 // spend takes one of mailbox's places in the limit at time at, and

@@ -127,6 +127,22 @@ func TestLearnLedgerLimit(t *testing.T) {
 	if n := l.users[messageKey(ev("", "m3", false, 0))].n; n != 2 {
 		t.Fatalf("m3 counts %d mailboxes, want 2 (b and c)", n)
 	}
+	// What each report did, as Report answers it.
+	for _, c := range []struct {
+		ev        *classifierv1.LearnEvent
+		moved, ok bool
+	}{
+		{ev("a", "m8", false, 0), false, true}, // past the limit
+		{ev("a", "m9", false, 0), true, true},
+		{ev("a", "m1", true, 0), true, true}, // an undo that took a step back
+		{ev("a", "m3", true, 0), false, true},
+		{ev("a", "m2", true, 0), false, false}, // never undone
+		{ev("z", "m9", false, 0), false, false},
+	} {
+		if moved, ok := l.Moved(c.ev); moved != c.moved || ok != c.ok {
+			t.Errorf("Moved(%s %s, undo %v) = %v, %v; want %v, %v", c.ev.GetSource(), c.ev.GetMessage(), c.ev.GetUndo(), moved, ok, c.moved, c.ok)
+		}
+	}
 
 	// A limit of 0: mailboxes' reports never move the model.
 	got = nil

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -53,7 +52,7 @@ func TestMailboxCannotPoison(t *testing.T) {
 	before := caught(m)
 	first := textextract.Parse(spam[0])
 	firstBefore := m.Score(first)
-	learn := NewLearner(cfg, m)
+	learn := NewLearner(cfg, m).Learn
 	t0 := time.Now()
 	for i, raw := range spam[:reports] {
 		learn(&classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM, Message: raw,
@@ -78,5 +77,4 @@ func TestMailboxCannotPoison(t *testing.T) {
 		t.Errorf("%d trusted reports took only %d of %d spam under the threshold: the test cannot see poisoning",
 			reports, before-unguarded, judged)
 	}
-	_ = fmt.Sprint()
 }

@@ -66,7 +66,7 @@ func Run(ctx context.Context, d Deps) error {
 	ready := make(chan struct{})
 	if cfg.NATS.URL == "" {
 		log.Info("no NATS configured: fingerprint database and feedback stay in this replica's memory", "component", "fpdb")
-		pub = &fpdb.Local{DB: db, Learn: learn}
+		pub = &fpdb.Local{DB: db, Learn: learn.Learn}
 		close(ready)
 	} else {
 		flog := log.With("component", "nats")
@@ -83,7 +83,7 @@ func Run(ctx context.Context, d Deps) error {
 		syncer, err := fpdb.NewSync(db, nc, fpdb.SyncOptions{
 			Stream: cfg.NATS.Stream, Subject: cfg.NATS.Subject,
 			StreamMaxAge: cfg.Fingerprints.MaxAge.D(), SnapshotInterval: cfg.NATS.SnapshotInterval.D(),
-			Learn: learn, Log: log,
+			Learn: learn.Learn, Log: log,
 		})
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func Run(ctx context.Context, d Deps) error {
 	eng := NewEngine(cfg, db, d.Model, d.ModelVersion)
 	fb := feedback.New(pub, db, feedback.Options{
 		ReportTTL: cfg.Feedback.ReportTTL.D(), MaxReportsPerHour: cfg.Feedback.MaxReportsPerHour,
-		Parse: parse,
+		Parse: parse, Moved: learn.Moved,
 	})
 	for _, f := range cfg.Feeds {
 		goRun(func() {
@@ -240,9 +240,9 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 // service decodes it. A mailbox's report of ham takes spread steps
 // (model.LearnSpread): it moves the message it names, not the features
 // that all mail shares.
-func NewLearner(cfg config.Config, m *model.Model) fpdb.LearnFunc {
+func NewLearner(cfg config.Config, m *model.Model) *Learner {
 	parse := ParseOptions(cfg)
-	return newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
+	return &Learner{newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		if ev.GetSource() == feedback.OperatorSource {
@@ -250,8 +250,21 @@ func NewLearner(cfg config.Config, m *model.Model) fpdb.LearnFunc {
 		} else {
 			m.LearnSpread(msg, spam, share)
 		}
-	}).Learn
+	})}
 }
+
+// Learner applies learn events to a model (see NewLearner).
+type Learner struct{ l *learnLedger }
+
+// Learn applies one learn event (an fpdb.LearnFunc).
+func (x *Learner) Learn(ev *classifierv1.LearnEvent) { x.l.Learn(ev) }
+
+// Moved reports whether this replica's model moved for the latest learn
+// event like ev (the same source, class, message and undo) that it
+// applied: false for a repeat, an undo of nothing, a fourth mailbox's
+// report of one message, or a mailbox past its learn limit. ok is false
+// when it has applied none.
+func (x *Learner) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) { return x.l.Moved(ev) }
 
 // ParseOptions are the decoding options of every message the service
 // reads: classified, reported, or learnt from another replica's event.

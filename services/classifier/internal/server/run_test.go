@@ -75,6 +75,58 @@ func TestLearnOncePerReport(t *testing.T) {
 	}
 }
 
+// A mailbox's reports move the model up to feedback.mailbox_learn_limit
+// of them; past it a report adds its fingerprints, leaves the model as it
+// was and answers learned = false, and so does its undo. Undoing a
+// report that moved the model gives its place back.
+func TestMailboxLearnLimit(t *testing.T) {
+	cfg := config.Default()
+	cfg.Feedback.MailboxLearnLimit = 2
+	c, _ := start(t, cfg)
+	ctx := context.Background()
+	msgs := make([][]byte, 4)
+	for i := range msgs {
+		msgs[i] = rawMessage(fmt.Sprintf("quarterly planning notes %d", i), fmt.Sprintf("%s Item %d of the agenda.\n", hamBody, i))
+	}
+	report := func(i int, undo bool) *classifierv1.ReportResponse {
+		t.Helper()
+		resp, err := c.Report(ctx, &classifierv1.ReportRequest{
+			Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Mailbox: "alice@example.com", Message: msgs[i], Undo: undo,
+		})
+		if err != nil {
+			t.Fatalf("report %d (undo %v): %v", i, undo, err)
+		}
+		return resp
+	}
+	modelScore := func(i int) float64 { return evidenceWeight(classify(t, c, msgs[i]), "model") }
+	for i, want := range []bool{true, true} {
+		if got := report(i, false).GetLearned(); got != want {
+			t.Fatalf("report %d: learned %v, want %v", i, got, want)
+		}
+	}
+	before := modelScore(2)
+	resp := report(2, false)
+	if resp.GetLearned() || len(resp.GetFingerprints()) == 0 {
+		t.Fatalf("the report past the limit: learned %v with %d fingerprints, want false with some", resp.GetLearned(), len(resp.GetFingerprints()))
+	}
+	if got := modelScore(2); math.Abs(got-before) > 1e-3 {
+		t.Fatalf("the report past the limit moved the model: %v → %v", before, got)
+	}
+	if report(2, true).GetLearned() {
+		t.Fatal("the undo of a report that moved nothing says it learned")
+	}
+	if !report(0, true).GetLearned() {
+		t.Fatal("the undo of a report that moved the model says it did not")
+	}
+	before = modelScore(3)
+	if !report(3, false).GetLearned() {
+		t.Fatal("a report after an undo gave a place back did not learn")
+	}
+	if got := modelScore(3); got <= before+0.1 {
+		t.Fatalf("the report after the undo did not move the model: %v → %v", before, got)
+	}
+}
+
 // With NATS up, the service turns SERVING only once it has replayed the
 // stream, even when that takes longer than nats.startup_timeout.
 func TestNotServingBeforeCatchUp(t *testing.T) {
