@@ -45,7 +45,7 @@ type learnLedger struct {
 	// outcomes says, per report key and undo, whether the latest such
 	// event moved the model: what Report answers the reporter.
 	outcomes map[outcomeKey]bool
-	users   map[[32]byte]userReports
+	users    map[[32]byte]userReports
 	// spent holds, per mailbox, the publish times of its reports that
 	// moved the model.
 	spent   map[string][]time.Time
