@@ -99,7 +99,7 @@ func poisonRun(ctx context.Context, p model.Params, ex []model.Example, files []
 	if a.asSpam {
 		class = classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 	}
-	learn := server.NewLearner(config.Default(), m).Learn
+	learn := server.NewLearner(config.Default(), m, nil).Learn
 	t0 := time.Now()
 	for j, i := range picked {
 		if a.source == "" {

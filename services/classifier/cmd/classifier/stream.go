@@ -31,7 +31,7 @@ func engineStream(ctx context.Context, p model.Params, ex []model.Example, files
 	parse := server.ParseOptions(cfg)
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	eng := server.NewEngine(cfg, db, m, "eval")
-	learner := server.NewLearner(cfg, m)
+	learner := server.NewLearner(cfg, m, nil)
 	fb := feedback.New(&fpdb.Local{DB: db, Learn: learner.Learn}, db, feedback.Options{ReportTTL: cfg.Feedback.ReportTTL.D(), Parse: parse, Moved: learner.Moved})
 	for _, i := range order {
 		if err := ctx.Err(); err != nil {

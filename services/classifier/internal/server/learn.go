@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -48,7 +49,11 @@ type learnLedger struct {
 	users    map[[32]byte]userReports
 	// spent holds, per mailbox, the publish times of its reports that
 	// moved the model.
-	spent   map[string][]time.Time
+	spent map[string][]time.Time
+	// capped holds the mailboxes whose latest report found no place, so
+	// that reaching the limit is logged once.
+	capped  map[string]bool
+	log     *slog.Logger // nil: no log
 	pruneAt int
 }
 
@@ -79,7 +84,7 @@ type userReports struct {
 func newLearnLedger(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
 	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
 		learned: map[[32]byte]learnedReport{}, outcomes: map[outcomeKey]bool{}, users: map[[32]byte]userReports{},
-		spent: map[string][]time.Time{}, pruneAt: 1024}
+		spent: map[string][]time.Time{}, capped: map[string]bool{}, pruneAt: 1024}
 }
 
 // messageKey identifies a message reported as a class, whoever reported it.
@@ -174,6 +179,13 @@ func (l *learnLedger) spend(mailbox string, at time.Time) bool {
 	ok := len(live) < l.limit
 	if ok {
 		live = append(live, at)
+		delete(l.capped, mailbox)
+	} else if !l.capped[mailbox] {
+		l.capped[mailbox] = true
+		if l.log != nil {
+			l.log.Warn("mailbox reached its learn limit: its reports add fingerprints but do not move the model",
+				"mailbox", mailbox, "limit", l.limit, "within", l.maxAge, "published", at)
+		}
 	}
 	if len(live) > 0 {
 		l.spent[mailbox] = live
@@ -237,6 +249,7 @@ func (l *learnLedger) prune(now time.Time) {
 	for mb, ts := range l.spent {
 		if len(ts) > 0 && now.Sub(slices.MaxFunc(ts, time.Time.Compare)) >= l.maxAge {
 			delete(l.spent, mb)
+			delete(l.capped, mb)
 		}
 	}
 	l.pruneAt = max(1024, 2*len(l.learned))

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +93,8 @@ func TestLearnLedgerPrunesCounts(t *testing.T) {
 func TestLearnLedgerLimit(t *testing.T) {
 	var got []float64
 	l := newLearnLedger(time.Hour, 3, 2, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	var logged bytes.Buffer
+	l.log = slog.New(slog.NewTextHandler(&logged, nil))
 	t0 := time.Unix(1_700_000_000, 0)
 	ev := func(source, msg string, undo bool, at time.Duration) *classifierv1.LearnEvent {
 		return &classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM, Undo: undo, Message: []byte(msg),
@@ -126,6 +131,11 @@ func TestLearnLedgerLimit(t *testing.T) {
 	}
 	if n := l.users[messageKey(ev("", "m3", false, 0))].n; n != 2 {
 		t.Fatalf("m3 counts %d mailboxes, want 2 (b and c)", n)
+	}
+	// Reaching the limit is logged once per run of reports without a
+	// place: at m3 (m4 follows it), at m6 and at m8.
+	if n := strings.Count(logged.String(), "mailbox reached its learn limit"); n != 3 || !strings.Contains(logged.String(), "mailbox=a ") {
+		t.Errorf("%d warnings, want 3 for mailbox a:\n%s", n, logged.String())
 	}
 	// What each report did, as Report answers it.
 	for _, c := range []struct {

@@ -52,7 +52,7 @@ func TestMailboxCannotPoison(t *testing.T) {
 	before := caught(m)
 	first := textextract.Parse(spam[0])
 	firstBefore := m.Score(first)
-	learn := NewLearner(cfg, m).Learn
+	learn := NewLearner(cfg, m, nil).Learn
 	t0 := time.Now()
 	for i, raw := range spam[:reports] {
 		learn(&classifierv1.LearnEvent{Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_HAM, Message: raw,

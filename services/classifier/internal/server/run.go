@@ -46,7 +46,7 @@ func Run(ctx context.Context, d Deps) error {
 	cfg, log := d.Config, d.Log
 	db := fpdb.New(fpdb.Options{MaxAge: cfg.Fingerprints.MaxAge.D(), FuzzyThreshold: cfg.Fingerprints.FuzzyThreshold})
 	parse := ParseOptions(cfg)
-	learn := NewLearner(cfg, d.Model)
+	learn := NewLearner(cfg, d.Model, log)
 
 	// Shutdown order: stop the background loops, wait for them, then drain
 	// the NATS connection.
@@ -237,12 +237,13 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 // NewLearner returns how the service applies learn events to m: each
 // report once, an operator's as a full step, a mailbox's as its share and
 // within the mailbox's limit (see learnLedger), the message decoded as the
-// service decodes it. A mailbox's report of ham takes spread steps
+// service decodes it; a mailbox that reaches its limit is logged to log
+// (nil: not logged). A mailbox's report of ham takes spread steps
 // (model.LearnSpread): it moves the message it names, not the features
 // that all mail shares.
-func NewLearner(cfg config.Config, m *model.Model) *Learner {
+func NewLearner(cfg config.Config, m *model.Model, log *slog.Logger) *Learner {
 	parse := ParseOptions(cfg)
-	return &Learner{newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
+	l := newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		if ev.GetSource() == feedback.OperatorSource {
@@ -250,7 +251,11 @@ func NewLearner(cfg config.Config, m *model.Model) *Learner {
 		} else {
 			m.LearnSpread(msg, spam, share)
 		}
-	})}
+	})
+	if log != nil {
+		l.log = log.With("component", "learn")
+	}
+	return &Learner{l}
 }
 
 // Learner applies learn events to a model (see NewLearner).
