@@ -98,11 +98,13 @@ type Feedback struct {
 	// MaxReportsPerHour caps reports per mailbox on one replica.
 	MaxReportsPerHour int `yaml:"max_reports_per_hour"`
 	// MailboxLearnLimit is how many of one mailbox's reports move the
-	// statistical model in any fingerprints.max_age (the time learn events
-	// stay on the stream); its further reports add their fingerprints
-	// only. 0: mailboxes' reports never move the model.
+	// statistical model in any ReportTTL (a report moves the model for
+	// that long); its further reports add their fingerprints only. 0:
+	// mailboxes' reports never move the model.
 	MailboxLearnLimit int `yaml:"mailbox_learn_limit"`
-	// ReportTTL is the lifetime of fingerprints from reports.
+	// ReportTTL is the lifetime of fingerprints from reports, and how long
+	// a report moves the statistical model (at most Fingerprints.MaxAge,
+	// the stream's retention).
 	ReportTTL confload.Duration `yaml:"report_ttl"`
 }
 

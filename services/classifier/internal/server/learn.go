@@ -31,8 +31,13 @@ import (
 // spam for everyone (see the service README). An undo gives its report's
 // place back.
 //
-// Reports older than maxAge are forgotten: their learn events have left
-// the stream, so a replica started now never learned them either.
+// A report moves the model for maxAge from its publish time, as long as
+// its fingerprints live (feedback.report_ttl, at most the stream's
+// retention); then the ledger forgets it, taking back the step it made
+// (Expire). Every replica's model is therefore the trained model plus the
+// reports of the last maxAge, whether it has run for months or started
+// now and replayed the stream: the learn events it replays are the ones
+// that still count. Forgetting keeps to publish times, so replicas agree.
 type learnLedger struct {
 	// apply learns ev's message as its class, share times a full step
 	// (negative: unlearns).
@@ -46,7 +51,9 @@ type learnLedger struct {
 	// outcomes says, per report key and undo, whether the latest such
 	// event moved the model: what Report answers the reporter.
 	outcomes map[outcomeKey]bool
-	users    map[[32]byte]userReports
+	// users counts, per message and class (messageKey), the mailboxes
+	// whose report of it moved the model.
+	users map[[32]byte]int
 	// spent holds, per mailbox, the publish times of its reports that
 	// moved the model.
 	spent map[string][]time.Time
@@ -54,6 +61,7 @@ type learnLedger struct {
 	// that reaching the limit is logged once.
 	capped  map[string]bool
 	log     *slog.Logger // nil: no log
+	now     func() time.Time
 	pruneAt int
 }
 
@@ -67,24 +75,17 @@ type outcomeKey struct {
 // (Moved then says it does not know).
 const maxOutcomes = 4096
 
-// learnedReport is a report the ledger holds: when it was published and
-// whether it moved the model.
+// learnedReport is a report the ledger holds: when it was published and,
+// when it moved the model, its event, which Expire takes back.
 type learnedReport struct {
-	at      time.Time
-	counted bool
-}
-
-// userReports counts the mailboxes whose report of one message as one
-// class moved the model.
-type userReports struct {
-	n    int
-	last time.Time // publish time of the latest
+	at time.Time
+	ev *classifierv1.LearnEvent // nil: the report moved nothing
 }
 
 func newLearnLedger(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
 	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
-		learned: map[[32]byte]learnedReport{}, outcomes: map[outcomeKey]bool{}, users: map[[32]byte]userReports{},
-		spent: map[string][]time.Time{}, capped: map[string]bool{}, pruneAt: 1024}
+		learned: map[[32]byte]learnedReport{}, outcomes: map[outcomeKey]bool{}, users: map[[32]byte]int{},
+		spent: map[string][]time.Time{}, capped: map[string]bool{}, now: time.Now, pruneAt: 1024}
 }
 
 // messageKey identifies a message reported as a class, whoever reported it.
@@ -133,34 +134,50 @@ func (l *learnLedger) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) {
 // learn is Learn for ev of report key k, under l.mu; it returns whether
 // the model moved.
 func (l *learnLedger) learn(ev *classifierv1.LearnEvent, k [32]byte) bool {
-	at := time.Now()
+	at := l.now()
 	if ns := ev.GetPublishedAtUnixNano(); ns > 0 {
 		at = time.Unix(0, ns)
 	}
-	operator := ev.GetSource() == feedback.OperatorSource
+	if !ev.GetUndo() && len(l.learned) >= l.pruneAt {
+		l.expire(at)
+	}
 	r, had := l.learned[k]
 	if had != ev.GetUndo() {
 		return false
 	}
 	if ev.GetUndo() {
 		delete(l.learned, k)
-		if !r.counted {
-			return false
-		}
-		if !operator {
-			l.refund(ev.GetSource(), r.at)
-		}
-	} else {
-		r = learnedReport{at: at, counted: operator || l.spend(ev.GetSource(), at)}
-		l.learned[k] = r
-		if len(l.learned) >= l.pruneAt {
-			l.prune(at)
-		}
-		if !r.counted {
-			return false
-		}
+		return r.ev != nil && l.takeBack(ev, r.at)
 	}
-	share := l.share(ev, operator, at)
+	if l.expired(at, l.now()) {
+		return false // replayed after its time: it no longer counts
+	}
+	operator := ev.GetSource() == feedback.OperatorSource
+	r = learnedReport{at: at}
+	if operator || l.spend(ev.GetSource(), at) {
+		r.ev = ev
+	}
+	l.learned[k] = r
+	return r.ev != nil && l.step(ev, operator)
+}
+
+// expired reports whether a report published at has had its time by now.
+func (l *learnLedger) expired(at, now time.Time) bool { return now.Sub(at) >= l.maxAge }
+
+// takeBack undoes the model's step for the report that ev (an undo) names,
+// published at at, and gives its place in the limit back.
+func (l *learnLedger) takeBack(ev *classifierv1.LearnEvent, at time.Time) bool {
+	operator := ev.GetSource() == feedback.OperatorSource
+	if !operator {
+		l.refund(ev.GetSource(), at)
+	}
+	return l.step(ev, operator)
+}
+
+// step applies ev's share of a full step, and reports whether it moved
+// the model.
+func (l *learnLedger) step(ev *classifierv1.LearnEvent, operator bool) bool {
+	share := l.share(ev, operator)
 	if share != 0 {
 		l.apply(ev, share)
 	}
@@ -210,7 +227,7 @@ func (l *learnLedger) refund(mailbox string, at time.Time) {
 
 // share is the part of a full step that ev adds (or, undone, takes back):
 // the change of min(mailboxes, confirm)/confirm for a mailbox's report.
-func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool, at time.Time) float64 {
+func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool) float64 {
 	sign := 1.0
 	if ev.GetUndo() {
 		sign = -1
@@ -219,38 +236,50 @@ func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool, at time.
 		return sign
 	}
 	mk := messageKey(ev)
-	u := l.users[mk]
-	before := min(u.n, l.confirm)
-	if ev.GetUndo() {
-		u.n--
-	} else {
-		u.n++
-		u.last = at
-	}
-	if u.n > 0 {
-		l.users[mk] = u
+	n := l.users[mk]
+	before := min(n, l.confirm)
+	n += int(sign)
+	if n > 0 {
+		l.users[mk] = n
 	} else {
 		delete(l.users, mk)
 	}
-	return float64(min(u.n, l.confirm)-before) / float64(l.confirm)
+	return float64(min(n, l.confirm)-before) / float64(l.confirm)
 }
 
-func (l *learnLedger) prune(now time.Time) {
+// Expire forgets the reports published maxAge or more before now, taking
+// back the steps they made, and returns how many steps it took back.
+func (l *learnLedger) Expire(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.expire(now)
+}
+
+func (l *learnLedger) expire(now time.Time) int {
+	var old []learnedReport
 	for k, r := range l.learned {
-		if now.Sub(r.at) > l.maxAge {
+		if l.expired(r.at, now) {
 			delete(l.learned, k)
+			if r.ev != nil {
+				old = append(old, r)
+			}
 		}
 	}
-	for k, u := range l.users {
-		if now.Sub(u.last) > l.maxAge {
-			delete(l.users, k)
+	// In publish order, so that every replica takes them back alike.
+	slices.SortFunc(old, func(a, b learnedReport) int { return a.at.Compare(b.at) })
+	n := 0
+	for _, r := range old {
+		undo := &classifierv1.LearnEvent{Class: r.ev.GetClass(), Undo: true, Message: r.ev.GetMessage(), Source: r.ev.GetSource()}
+		if l.takeBack(undo, r.at) {
+			n++
 		}
 	}
 	for mb, ts := range l.spent {
-		if len(ts) > 0 && now.Sub(slices.MaxFunc(ts, time.Time.Compare)) >= l.maxAge {
+		if len(ts) > 0 && l.expired(slices.MaxFunc(ts, time.Time.Compare), now) {
 			delete(l.spent, mb)
 			delete(l.capped, mb)
 		}
 	}
 	l.pruneAt = max(1024, 2*len(l.learned))
+	return n
 }

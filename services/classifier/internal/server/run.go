@@ -99,8 +99,9 @@ func Run(ctx context.Context, d Deps) error {
 	goRun(func() {
 		// Sweeps run at multiples of the interval on the wall clock and
 		// sweep as of that instant, so every replica withdraws expired
-		// reports (which lower an entry's reporter count) at the same
-		// moment, give or take clock skew.
+		// reports (which lower an entry's reporter count, and take back
+		// their step of the model) at the same moment, give or take clock
+		// skew.
 		iv := cfg.Fingerprints.SweepInterval.D()
 		t := time.NewTimer(time.Until(nextSweep(time.Now(), iv)))
 		defer t.Stop()
@@ -113,6 +114,9 @@ func Run(ctx context.Context, d Deps) error {
 			at := nextSweep(time.Now().Add(-iv/2), iv)
 			if n := db.Sweep(at); n > 0 {
 				log.Info("expired fingerprints dropped", "component", "fpdb", "count", n, "stats", fmt.Sprintf("%+v", db.Stats()))
+			}
+			if n := learn.Expire(at); n > 0 {
+				log.Info("expired reports taken back from the model", "component", "learn", "count", n)
 			}
 			t.Reset(time.Until(nextSweep(time.Now(), iv)))
 		}
@@ -243,7 +247,10 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 // that all mail shares.
 func NewLearner(cfg config.Config, m *model.Model, log *slog.Logger) *Learner {
 	parse := ParseOptions(cfg)
-	l := newLearnLedger(cfg.Fingerprints.MaxAge.D(), cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
+	// A report counts in the model as long as its fingerprints live, and
+	// the stream keeps its learn event.
+	window := min(cfg.Feedback.ReportTTL.D(), cfg.Fingerprints.MaxAge.D())
+	l := newLearnLedger(window, cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		if ev.GetSource() == feedback.OperatorSource {
@@ -263,6 +270,11 @@ type Learner struct{ l *learnLedger }
 
 // Learn applies one learn event (an fpdb.LearnFunc).
 func (x *Learner) Learn(ev *classifierv1.LearnEvent) { x.l.Learn(ev) }
+
+// Expire forgets the reports published feedback.report_ttl (at most
+// fingerprints.max_age) or more before now, taking back the steps they
+// made, and returns how many steps it took back.
+func (x *Learner) Expire(now time.Time) int { return x.l.Expire(now) }
 
 // Moved reports whether this replica's model moved for the latest learn
 // event like ev (the same source, class, message and undo) that it
