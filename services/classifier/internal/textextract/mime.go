@@ -117,7 +117,8 @@ func isHeaderLine(line []byte) bool {
 		if b <= ' ' || b >= 0x7f {
 			// Tolerate "Name :" (space before the colon) but not words with spaces.
 			if b == ' ' || b == '\t' {
-				return len(bytes.TrimRight(line[:c], " \t")) > 0 && bytes.IndexAny(bytes.TrimRight(line[:c], " \t"), " \t") < 0
+				name := bytes.TrimRight(line[:c], " \t")
+				return len(name) > 0 && !bytes.ContainsAny(name, " \t")
 			}
 			return false
 		}
