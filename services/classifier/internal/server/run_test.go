@@ -127,6 +127,51 @@ func TestMailboxLearnLimit(t *testing.T) {
 	}
 }
 
+// Replicas of any age hold the same model: a report moves every replica's
+// model, also one that starts while the report counts and replays it, and
+// when feedback.report_ttl has passed every replica takes its step back,
+// while one that starts then replays the learn event (still on the stream)
+// without learning it.
+func TestReplicasForgetReportsAlike(t *testing.T) {
+	url := natstest.URL(t)
+	cfg := config.Default()
+	uniqueStream(t, &cfg, url)
+	const ttl = 5 * time.Second
+	cfg.Feedback.ReportTTL = confload.Duration(ttl)
+	cfg.Fingerprints.SweepInterval = confload.Duration(200 * time.Millisecond)
+	a, _ := start(t, cfg)
+	msg := rawMessage("quarterly planning notes", hamBody)
+	modelScore := func(c classifierv1.ClassifierServiceClient) float64 { return evidenceWeight(classify(t, c, msg), "model") }
+	base := modelScore(a)
+	reported := time.Now()
+	if _, err := a.Report(context.Background(), &classifierv1.ReportRequest{
+		Class: classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM, Message: msg,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	moved := modelScore(a)
+	if moved-base < 1 {
+		t.Fatalf("the report moved the score from %v to %v", base, moved)
+	}
+	b, _ := start(t, cfg) // within the report's time: it replays and learns it
+	if d := time.Since(reported); d >= ttl {
+		t.Fatalf("the second replica took %v to start, longer than the report's time", d)
+	}
+	if got := modelScore(b); math.Abs(got-moved) > 1e-3 {
+		t.Fatalf("a replica started while the report counts scores %v, the first %v", got, moved)
+	}
+	for name, c := range map[string]classifierv1.ClassifierServiceClient{"first": a, "second": b} {
+		poll(t, 10*time.Second, "the "+name+" replica to take the report back", func() bool { return math.Abs(modelScore(c)-base) < 1e-3 })
+	}
+	if time.Since(reported) < ttl {
+		t.Fatalf("the model forgot the report %v after it was made, before its time", time.Since(reported))
+	}
+	c, _ := start(t, cfg) // after the report's time: it replays the event but does not learn it
+	if got := modelScore(c); math.Abs(got-base) > 1e-3 {
+		t.Fatalf("a replica started after the report's time scores %v, the others %v", got, base)
+	}
+}
+
 // With NATS up, the service turns SERVING only once it has replayed the
 // stream, even when that takes longer than nats.startup_timeout.
 func TestNotServingBeforeCatchUp(t *testing.T) {
