@@ -141,7 +141,9 @@ func TestReplicasForgetReportsAlike(t *testing.T) {
 	cfg.Fingerprints.SweepInterval = confload.Duration(200 * time.Millisecond)
 	a, _ := start(t, cfg)
 	msg := rawMessage("quarterly planning notes", hamBody)
-	modelScore := func(c classifierv1.ClassifierServiceClient) float64 { return evidenceWeight(classify(t, c, msg), "model") }
+	modelScore := func(c classifierv1.ClassifierServiceClient) float64 {
+		return evidenceWeight(classify(t, c, msg), "model")
+	}
 	base := modelScore(a)
 	reported := time.Now()
 	if _, err := a.Report(context.Background(), &classifierv1.ReportRequest{
