@@ -102,6 +102,7 @@ func trainingFlags(fs *flag.FlagSet, p *model.Params) {
 	fs.IntVar(&p.Features.CharGram, "char-gram", p.Features.CharGram, "length of the character n-grams (3-5)")
 	fs.IntVar(&p.Features.CharBytes, "char-bytes", p.Features.CharBytes, "bytes of the message the character n-grams cover")
 	fs.IntVar(&p.Features.MaxWords, "max-words", p.Features.MaxWords, "words of the text the word view reads")
+	fs.IntVar(&p.Features.LateWords, "late-words", p.Features.LateWords, "words of the text from this one on are features of their own (0: none)")
 	fs.IntVar(&p.Seq.Bytes, "seq-bytes", p.Seq.Bytes, "bytes of the message the sequence view reads")
 	fs.IntVar(&p.Features.OSBWindow, "osb-window", p.Features.OSBWindow, "window of the OSB word pairs (1: words alone)")
 	fs.BoolVar(&p.Features.Alignment, "align", p.Features.Alignment, "sender-alignment features (--align=false leaves them out)")

@@ -55,6 +55,12 @@ type Config struct {
 	CharGram  int
 	MaxWords  int // words of the body used for words and OSB bigrams
 	OSBWindow int // OSB window (tokens), 1 = unigrams only
+	// LateWords, when not 0, makes the text's words from the LateWords-th
+	// on (and their pairs) features of their own, apart from the same
+	// words earlier in a text: what a long newsletter says in its later
+	// paragraphs (offers, footers) is weighed apart from what spam says
+	// at its start. 0: every word is the same feature wherever it is.
+	LateWords int `json:",omitzero"`
 	// URLPathWords adds the words of each URL's path and query (as URL
 	// features, so both views see them).
 	URLPathWords bool
@@ -78,7 +84,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of the default model.
 func DefaultConfig() Config {
-	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, OSBWindow: 2, URLPathWords: true, Alignment: true, RelayAlignment: true, MetaView: true}
+	return Config{Bits: 21, CharBytes: 6000, CharGram: 5, MaxWords: 1200, LateWords: 800, OSBWindow: 2, URLPathWords: true, Alignment: true, RelayAlignment: true, MetaView: true}
 }
 
 // Limits of Config.CharGram.
@@ -90,7 +96,7 @@ const (
 // Valid reports whether New takes cfg as it is (New replaces a bad Bits
 // or CharGram with the default).
 func (c Config) Valid() bool {
-	return c.Bits >= 1 && c.Bits <= 24 && (c.CharGram == 0 || c.CharGram >= MinCharGram && c.CharGram <= MaxCharGram)
+	return c.Bits >= 1 && c.Bits <= 24 && (c.CharGram == 0 || c.CharGram >= MinCharGram && c.CharGram <= MaxCharGram) && c.LateWords >= 0
 }
 
 // Namespaces of the feature families.
@@ -205,8 +211,8 @@ func (e *Extractor) ExtractViews(m *textextract.Message) (fs []uint32, split int
 	split = len(e.out)
 	e.group = 1
 	e.addShared()
-	e.tokens(m.Subject, nsSubjWord, nsSubjOSB, 64)
-	e.tokens(m.Text, nsWord, nsOSB, e.cfg.MaxWords)
+	e.tokens(m.Subject, nsSubjWord, nsSubjOSB, 64, 0)
+	e.tokens(m.Text, nsWord, nsOSB, e.cfg.MaxWords, e.cfg.LateWords)
 	if e.cfg.MetaView {
 		e.group = 2
 		e.addShared()
@@ -553,8 +559,22 @@ func (e *Extractor) structure(m *textextract.Message) {
 	e.addStr(nsStruct, "upper:"+bucket(upperRatio(clip(m.Text, 4000))))
 }
 
-// tokens adds words and OSB pairs of s (at most max words).
-func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
+// lateMark is mixed into the hash of a word (and of its pairs) from
+// Config.LateWords on.
+const lateMark = 0x9d2c5680a5b3c2e1
+
+// lateMarkOf is the mark of the i-th word of a text whose words from late
+// on are late (late 0: none are).
+func lateMarkOf(i, late int) uint64 {
+	if late > 0 && i >= late {
+		return lateMark
+	}
+	return 0
+}
+
+// tokens adds words and OSB pairs of s (at most max words); those from the
+// late-th on are marked late (see Config.LateWords; 0: none).
+func (e *Extractor) tokens(s string, nsW, nsPair uint64, max, late int) {
 	win := e.cfg.OSBWindow
 	n := 0
 	if e.trace {
@@ -564,7 +584,7 @@ func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
 		ring := e.win[:win]
 		forEachWord(s, max, &e.buf, func(w []byte) {
 			h := hashBytes(nsW, w)
-			e.traceWord(h, w, n, nsW, nsPair, ring)
+			e.traceWord(h, w, n, nsW, nsPair, ring, lateMarkOf(n, late))
 			ring[n%win] = h
 			n++
 		})
@@ -576,9 +596,10 @@ func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
 		n = len(words)
 		hs := e.hashes[:0]
 		for i, h := range words {
-			hs = append(hs, h)
+			m := lateMarkOf(i, late)
+			hs = append(hs, h^m)
 			for d := 1; d < win && d <= i; d++ {
-				hs = append(hs, words[i-d]*31+h^uint64(d)<<56^nsPair<<48)
+				hs = append(hs, (words[i-d]*31+h^uint64(d)<<56^nsPair<<48)^m)
 			}
 		}
 		e.hashes = hs
@@ -588,18 +609,23 @@ func (e *Extractor) tokens(s string, nsW, nsPair uint64, max int) {
 }
 
 // traceWord is the body of tokens while tracing: word w (hash h, the n-th)
-// and its OSB pairs with the words before it in ring.
-func (e *Extractor) traceWord(h uint64, w []byte, n int, nsW, nsPair uint64, ring []uint64) {
+// and its OSB pairs with the words before it in ring, their hashes mixed
+// with mark (lateMark: named "late-word:", "late-pair:").
+func (e *Extractor) traceWord(h uint64, w []byte, n int, nsW, nsPair uint64, ring []uint64, mark uint64) {
 	win := len(ring)
 	if cap(e.wring) < win {
 		e.wring = make([]string, win)
 	}
 	words := e.wring[:win]
 	word := string(w)
-	e.named(h, nsNames[nsW]+word)
+	prefix := ""
+	if mark != 0 {
+		prefix = "late-"
+	}
+	e.named(h^mark, prefix+nsNames[nsW]+word)
 	for d := 1; d < win && d <= n; d++ {
 		prev := ring[(n-d)%win]
-		e.named(prev*31+h^uint64(d)<<56^nsPair<<48, nsNames[nsPair]+words[(n-d)%win]+strings.Repeat(" _", d-1)+" "+word)
+		e.named((prev*31+h^uint64(d)<<56^nsPair<<48)^mark, prefix+nsNames[nsPair]+words[(n-d)%win]+strings.Repeat(" _", d-1)+" "+word)
 	}
 	words[n%win] = word
 }

@@ -470,3 +470,41 @@ func TestAppendWordHashesReference(t *testing.T) {
 		}
 	}
 }
+
+// With LateWords, the text's words from that one on (and their pairs) are
+// features of their own: a word early and late in a text is two features.
+// The subject is not affected, and with LateWords 0 nothing is late.
+func TestLateWords(t *testing.T) {
+	msg := textextract.Parse([]byte("Subject: one two three four five six\n\nalpha beta gamma delta alpha beta\n"))
+	names := func(late int) map[string]bool {
+		cfg := DefaultConfig()
+		cfg.LateWords = late
+		fs, _, ns := New(cfg).ExplainViews(msg)
+		if got, _ := New(cfg).ExtractViews(msg); !slices.Equal(got, fs) {
+			t.Fatalf("LateWords %d: ExplainViews and ExtractViews differ", late)
+		}
+		set := map[string]bool{}
+		for _, n := range ns {
+			set[n] = true
+		}
+		return set
+	}
+	late := names(4)
+	for n, want := range map[string]bool{
+		"word:alpha": true, "late-word:alpha": true, "word:delta": true, "late-word:delta": false,
+		"word:beta": true, "late-word:beta": true, "pair:gamma delta": true, "late-pair:alpha beta": true,
+		"late-pair:delta alpha": true, "subject:six": true, "late-subject:six": false,
+	} {
+		if late[n] != want {
+			t.Errorf("LateWords 4: feature %q present %v, want %v", n, late[n], want)
+		}
+	}
+	for n := range names(0) {
+		if strings.HasPrefix(n, "late-") {
+			t.Errorf("LateWords 0: feature %q", n)
+		}
+	}
+	if cfg := (Config{Bits: 21, LateWords: -1}); cfg.Valid() {
+		t.Error("a negative LateWords is valid")
+	}
+}
