@@ -50,21 +50,17 @@ func parsePoison(s, reporter string) (*poisonAttack, error) {
 
 // String says what the attack was, for the figures' heading.
 func (a *poisonAttack) String() string {
-	who := "one mailbox reported"
-	switch a.source {
-	case feedback.OperatorSource:
-		who = "the operator reported"
-	case "":
-		who = "leaving out, unreported,"
-	}
-	what := "test spam as ham"
+	victims, as := "spam", "ham"
 	if a.asSpam {
-		what = "test ham as spam"
+		victims, as = "ham", "spam"
 	}
-	if a.source == "" {
-		return fmt.Sprintf("%s %d %s", who, a.n, strings.Replace(what, " as ", " that an attack would report as ", 1))
+	switch a.source {
+	case "":
+		return fmt.Sprintf("leaving out, unreported, %d test %s that an attack would report as %s", a.n, victims, as)
+	case feedback.OperatorSource:
+		return fmt.Sprintf("after the operator reported %d test %s as %s (the figures leave them out)", a.n, victims, as)
 	}
-	return fmt.Sprintf("after %s %d %s (the figures leave them out)", who, a.n, what)
+	return fmt.Sprintf("after one mailbox reported %d test %s as %s (the figures leave them out)", a.n, victims, as)
 }
 
 // poisonRun trains a model on the files not in test, teaches it the
@@ -89,7 +85,7 @@ func poisonRun(ctx context.Context, p model.Params, ex []model.Example, files []
 		}
 	}
 	if len(picked) < a.n {
-		return fmt.Errorf("--poison: the test files hold %d %s to report, fewer than %d", len(picked), map[bool]string{true: "ham", false: "spam"}[a.asSpam], a.n)
+		return fmt.Errorf("--poison: the test files hold %d messages of that class to report, fewer than %d", len(picked), a.n)
 	}
 	m, err := eval.TrainHeldOut(ctx, p, ex, test)
 	if err != nil {
@@ -102,11 +98,10 @@ func poisonRun(ctx context.Context, p model.Params, ex []model.Example, files []
 	learn := server.NewLearner(config.Default(), m, nil).Learn
 	t0 := time.Now()
 	for j, i := range picked {
-		if a.source == "" {
-			break
+		if a.source != "" { // "": the control, nobody reports
+			learn(&classifierv1.LearnEvent{Class: class, Message: files[i].Raw, Source: a.source,
+				PublishedAtUnixNano: t0.Add(time.Duration(j) * time.Second).UnixNano()})
 		}
-		learn(&classifierv1.LearnEvent{Class: class, Message: files[i].Raw, Source: a.source,
-			PublishedAtUnixNano: t0.Add(time.Duration(j) * time.Second).UnixNano()})
 	}
 	for _, i := range order {
 		if !reported[i] {

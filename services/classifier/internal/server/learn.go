@@ -11,7 +11,7 @@ import (
 	"github.com/mxgate/mxgate/services/classifier/internal/feedback"
 )
 
-// learnLedger applies learn events to the model exactly once per report: a
+// Learner applies learn events to the model exactly once per report: a
 // source's report of a message as a class is learned the first time and
 // unlearned by the first undo that follows; a repeated report, an undo of
 // a report never made and a second undo change nothing. Every replica
@@ -38,7 +38,7 @@ import (
 // reports of the last maxAge, whether it has run for months or started
 // now and replayed the stream: the learn events it replays are the ones
 // that still count. Forgetting keeps to publish times, so replicas agree.
-type learnLedger struct {
+type Learner struct {
 	// apply learns ev's message as its class, share times a full step
 	// (negative: unlearns).
 	apply   func(ev *classifierv1.LearnEvent, share float64)
@@ -82,8 +82,8 @@ type learnedReport struct {
 	ev *classifierv1.LearnEvent // nil: the report moved nothing
 }
 
-func newLearnLedger(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *learnLedger {
-	return &learnLedger{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
+func newLearner(maxAge time.Duration, confirm, limit int, apply func(*classifierv1.LearnEvent, float64)) *Learner {
+	return &Learner{apply: apply, maxAge: maxAge, confirm: max(confirm, 1), limit: max(limit, 0),
 		learned: map[[32]byte]learnedReport{}, outcomes: map[outcomeKey]bool{}, users: map[[32]byte]int{},
 		spent: map[string][]time.Time{}, capped: map[string]bool{}, now: time.Now, pruneAt: 1024}
 }
@@ -108,8 +108,9 @@ func reportKey(ev *classifierv1.LearnEvent) [32]byte {
 	return k
 }
 
-// Learn applies ev unless it repeats or undoes nothing.
-func (l *learnLedger) Learn(ev *classifierv1.LearnEvent) {
+// Learn applies ev unless it repeats or undoes nothing (an
+// fpdb.LearnFunc).
+func (l *Learner) Learn(ev *classifierv1.LearnEvent) {
 	k := reportKey(ev)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -121,9 +122,11 @@ func (l *learnLedger) Learn(ev *classifierv1.LearnEvent) {
 }
 
 // Moved reports whether the latest learn event like ev (the same source,
-// class, message and undo) moved the model; ok is false when the ledger
-// has not applied one, or no longer remembers.
-func (l *learnLedger) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) {
+// class, message and undo) moved the model: false for a repeat, an undo
+// of nothing, a fourth mailbox's report of one message, or a mailbox past
+// its limit. ok is false when the ledger has not applied one, or no
+// longer remembers.
+func (l *Learner) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) {
 	k := outcomeKey{reportKey(ev), ev.GetUndo()}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -133,7 +136,7 @@ func (l *learnLedger) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) {
 
 // learn is Learn for ev of report key k, under l.mu; it returns whether
 // the model moved.
-func (l *learnLedger) learn(ev *classifierv1.LearnEvent, k [32]byte) bool {
+func (l *Learner) learn(ev *classifierv1.LearnEvent, k [32]byte) bool {
 	at := l.now()
 	if ns := ev.GetPublishedAtUnixNano(); ns > 0 {
 		at = time.Unix(0, ns)
@@ -162,11 +165,11 @@ func (l *learnLedger) learn(ev *classifierv1.LearnEvent, k [32]byte) bool {
 }
 
 // expired reports whether a report published at has had its time by now.
-func (l *learnLedger) expired(at, now time.Time) bool { return now.Sub(at) >= l.maxAge }
+func (l *Learner) expired(at, now time.Time) bool { return now.Sub(at) >= l.maxAge }
 
 // takeBack undoes the model's step for the report that ev (an undo) names,
 // published at at, and gives its place in the limit back.
-func (l *learnLedger) takeBack(ev *classifierv1.LearnEvent, at time.Time) bool {
+func (l *Learner) takeBack(ev *classifierv1.LearnEvent, at time.Time) bool {
 	operator := ev.GetSource() == feedback.OperatorSource
 	if !operator {
 		l.refund(ev.GetSource(), at)
@@ -176,7 +179,7 @@ func (l *learnLedger) takeBack(ev *classifierv1.LearnEvent, at time.Time) bool {
 
 // step applies ev's share of a full step, and reports whether it moved
 // the model.
-func (l *learnLedger) step(ev *classifierv1.LearnEvent, operator bool) bool {
+func (l *Learner) step(ev *classifierv1.LearnEvent, operator bool) bool {
 	share := l.share(ev, operator)
 	if share != 0 {
 		l.apply(ev, share)
@@ -186,7 +189,7 @@ func (l *learnLedger) step(ev *classifierv1.LearnEvent, operator bool) bool {
 
 // spend takes one of mailbox's places in the limit at time at, and
 // reports whether there was one.
-func (l *learnLedger) spend(mailbox string, at time.Time) bool {
+func (l *Learner) spend(mailbox string, at time.Time) bool {
 	var live []time.Time
 	for _, t := range l.spent[mailbox] {
 		if at.Sub(t) < l.maxAge {
@@ -213,7 +216,7 @@ func (l *learnLedger) spend(mailbox string, at time.Time) bool {
 }
 
 // refund gives back the place that mailbox's report published at took.
-func (l *learnLedger) refund(mailbox string, at time.Time) {
+func (l *Learner) refund(mailbox string, at time.Time) {
 	ts := l.spent[mailbox]
 	if i := slices.IndexFunc(ts, at.Equal); i >= 0 {
 		ts = slices.Delete(ts, i, i+1)
@@ -227,7 +230,7 @@ func (l *learnLedger) refund(mailbox string, at time.Time) {
 
 // share is the part of a full step that ev adds (or, undone, takes back):
 // the change of min(mailboxes, confirm)/confirm for a mailbox's report.
-func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool) float64 {
+func (l *Learner) share(ev *classifierv1.LearnEvent, operator bool) float64 {
 	sign := 1.0
 	if ev.GetUndo() {
 		sign = -1
@@ -249,13 +252,13 @@ func (l *learnLedger) share(ev *classifierv1.LearnEvent, operator bool) float64 
 
 // Expire forgets the reports published maxAge or more before now, taking
 // back the steps they made, and returns how many steps it took back.
-func (l *learnLedger) Expire(now time.Time) int {
+func (l *Learner) Expire(now time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.expire(now)
 }
 
-func (l *learnLedger) expire(now time.Time) int {
+func (l *Learner) expire(now time.Time) int {
 	var old []learnedReport
 	for k, r := range l.learned {
 		if l.expired(r.at, now) {

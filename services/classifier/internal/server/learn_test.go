@@ -23,7 +23,7 @@ import (
 // counted apart.
 func TestLearnLedgerShares(t *testing.T) {
 	var got []float64
-	l := newLearnLedger(time.Hour, 3, 100, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l := newLearner(time.Hour, 3, 100, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
 	t0 := time.Unix(1_700_000_000, 0)
 	l.now = func() time.Time { return t0 }
 	ev := func(source, msg string, spam, undo bool, at time.Duration) *classifierv1.LearnEvent {
@@ -76,7 +76,7 @@ func TestLearnLedgerShares(t *testing.T) {
 // takes nothing back.
 func TestLearnLedgerExpires(t *testing.T) {
 	var got []string
-	l := newLearnLedger(time.Hour, 3, 1, func(ev *classifierv1.LearnEvent, share float64) {
+	l := newLearner(time.Hour, 3, 1, func(ev *classifierv1.LearnEvent, share float64) {
 		got = append(got, fmt.Sprintf("%s/%s%+.2f", ev.GetSource(), ev.GetMessage(), share))
 	})
 	t0 := time.Unix(1_700_000_000, 0)
@@ -125,7 +125,7 @@ func TestLearnLedgerExpires(t *testing.T) {
 // operator has no limit, and each mailbox has its own.
 func TestLearnLedgerLimit(t *testing.T) {
 	var got []float64
-	l := newLearnLedger(time.Hour, 3, 2, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l := newLearner(time.Hour, 3, 2, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
 	var logged bytes.Buffer
 	l.log = slog.New(slog.NewTextHandler(&logged, nil))
 	t0 := time.Unix(1_700_000_000, 0)
@@ -190,7 +190,7 @@ func TestLearnLedgerLimit(t *testing.T) {
 
 	// A limit of 0: mailboxes' reports never move the model.
 	got = nil
-	l = newLearnLedger(time.Hour, 3, 0, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
+	l = newLearner(time.Hour, 3, 0, func(_ *classifierv1.LearnEvent, share float64) { got = append(got, share) })
 	l.now = func() time.Time { return t0 }
 	l.Learn(ev("a", "m", false, 0))
 	l.Learn(ev("a", "m", true, time.Minute))

@@ -240,7 +240,7 @@ func NewEngine(cfg config.Config, db *fpdb.DB, m *model.Model, version string) *
 
 // NewLearner returns how the service applies learn events to m: each
 // report once, an operator's as a full step, a mailbox's as its share and
-// within the mailbox's limit (see learnLedger), the message decoded as the
+// within the mailbox's limit (see Learner), the message decoded as the
 // service decodes it; a mailbox that reaches its limit is logged to log
 // (nil: not logged). A mailbox's report of ham takes spread steps
 // (model.LearnSpread): it moves the message it names, not the features
@@ -250,7 +250,7 @@ func NewLearner(cfg config.Config, m *model.Model, log *slog.Logger) *Learner {
 	// A report counts in the model as long as its fingerprints live, and
 	// the stream keeps its learn event.
 	window := min(cfg.Feedback.ReportTTL.D(), cfg.Fingerprints.MaxAge.D())
-	l := newLearnLedger(window, cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
+	l := newLearner(window, cfg.Feedback.ConfirmReporters, cfg.Feedback.MailboxLearnLimit, func(ev *classifierv1.LearnEvent, share float64) {
 		spam := ev.GetClass() == classifierv1.FingerprintClass_FINGERPRINT_CLASS_SPAM
 		msg := textextract.ParseWith(ev.GetMessage(), parse)
 		if ev.GetSource() == feedback.OperatorSource {
@@ -262,26 +262,8 @@ func NewLearner(cfg config.Config, m *model.Model, log *slog.Logger) *Learner {
 	if log != nil {
 		l.log = log.With("component", "learn")
 	}
-	return &Learner{l}
+	return l
 }
-
-// Learner applies learn events to a model (see NewLearner).
-type Learner struct{ l *learnLedger }
-
-// Learn applies one learn event (an fpdb.LearnFunc).
-func (x *Learner) Learn(ev *classifierv1.LearnEvent) { x.l.Learn(ev) }
-
-// Expire forgets the reports published feedback.report_ttl (at most
-// fingerprints.max_age) or more before now, taking back the steps they
-// made, and returns how many steps it took back.
-func (x *Learner) Expire(now time.Time) int { return x.l.Expire(now) }
-
-// Moved reports whether this replica's model moved for the latest learn
-// event like ev (the same source, class, message and undo) that it
-// applied: false for a repeat, an undo of nothing, a fourth mailbox's
-// report of one message, or a mailbox past its learn limit. ok is false
-// when it has applied none.
-func (x *Learner) Moved(ev *classifierv1.LearnEvent) (moved, ok bool) { return x.l.Moved(ev) }
 
 // ParseOptions are the decoding options of every message the service
 // reads: classified, reported, or learnt from another replica's event.
